@@ -1,0 +1,134 @@
+# Gregor build.
+#
+#   make            build bin/gregor-broker, bin/gregor-controller, bin/gregorctl
+#   make run        build and start a local broker in the foreground (Ctrl-C stops it)
+#   make test       unit tests, integration tests, fuzz smoke run, unit tests under ASan+UBSan
+#   make deps       install build and test dependencies (apt-get, as root)
+#   make fuzz       a longer libFuzzer run over the request decoder
+#
+# BUILD names the object directory and BIN the binary directory, so a sanitizer
+# build (make test does one in build-asan/) never mixes with the normal one.
+
+BUILD ?= build
+BIN ?= bin
+CC ?= cc
+PYTHON ?= /usr/bin/python3
+SAN ?=
+
+CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -pthread \
+               -I. -I$(BUILD)/gen -MMD -MP
+ifeq ($(SAN),1)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
+
+.DEFAULT_GOAL := all
+
+LIBS_EVENT := $(shell pkg-config --libs libevent_core libevent_pthreads 2>/dev/null || echo -levent_core -levent_pthreads)
+LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
+LIBS := -lz -llz4 -lsnappy -lzstd -pthread -lm
+
+# ---- the protocol codec, generated from proto/schema ----
+SCHEMAS := $(sort $(wildcard proto/schema/*.def))
+GEN_C := $(BUILD)/gen/proto/messages.c
+GEN_H := $(BUILD)/gen/proto/messages.h
+
+$(GEN_H): $(GEN_C)
+$(GEN_C): proto/gen.py $(SCHEMAS)
+	@mkdir -p $(dir $@)
+	$(PYTHON) proto/gen.py --out-dir $(BUILD)/gen/proto $(SCHEMAS)
+
+# ---- sources ----
+COMMON_SRC := $(wildcard common/*.c) $(wildcard proto/*.c)
+BROKER_SRC := $(wildcard broker/*.c)
+CONTROLLER_SRC := $(wildcard controller/*.c)
+CTL_SRC := tools/gregorctl.c
+UNIT_SRC := $(wildcard tests/unit/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(BUILD)/obj/gen/messages.o
+LIBGREGOR := $(BUILD)/libgregor.a
+
+all: $(BIN)/gregor-broker $(BIN)/gregor-controller $(BIN)/gregorctl
+
+$(BUILD)/obj/%.o: %.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/gen/messages.o: $(GEN_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIBGREGOR): $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/gregor-broker: $(call obj,$(BROKER_SRC)) $(LIBGREGOR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_EVENT) $(LIBS)
+
+$(BIN)/gregor-controller: $(call obj,$(CONTROLLER_SRC)) $(LIBGREGOR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BIN)/gregorctl: $(call obj,$(CTL_SRC)) $(LIBGREGOR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The unit tests link the broker's modules too (all but its main()).
+BROKER_LIB_OBJ := $(call obj,$(filter-out broker/main.c,$(BROKER_SRC)))
+$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(BROKER_LIB_OBJ) $(LIBGREGOR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_EVENT) $(LIBS)
+
+# ---- tests ----
+.PHONY: all run test deps deps-check unit unit-asan integration fuzz fuzz-smoke clean bench
+
+deps:
+	@tools/deps.sh install
+
+deps-check:
+	@tools/deps.sh check
+
+unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests
+
+# The same unit tests, built and run under AddressSanitizer + UndefinedBehaviorSanitizer.
+unit-asan:
+	$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin SAN=1 unit
+
+integration: all
+	GREGOR_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q tests/integration
+
+# libFuzzer needs clang. fuzz-smoke is the short bounded run make test does;
+# make fuzz runs longer (FUZZ_SECONDS).
+FUZZ_SECONDS ?= 300
+FUZZ_DIR := build-fuzz
+FUZZ_SRC := tests/fuzz/fuzz_request.c common/buf.c $(wildcard proto/*.c)
+$(FUZZ_DIR)/fuzz_request: $(FUZZ_SRC) $(GEN_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -I. -I$(BUILD)/gen -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -o $@ $(FUZZ_SRC) $(GEN_C)
+
+fuzz-smoke: $(FUZZ_DIR)/fuzz_request
+	@mkdir -p $(FUZZ_DIR)/corpus
+	$(FUZZ_DIR)/fuzz_request -max_total_time=20 -print_final_stats=0 $(FUZZ_DIR)/corpus tests/fuzz/seeds
+
+fuzz: $(FUZZ_DIR)/fuzz_request
+	@mkdir -p $(FUZZ_DIR)/corpus
+	$(FUZZ_DIR)/fuzz_request -max_total_time=$(FUZZ_SECONDS) $(FUZZ_DIR)/corpus tests/fuzz/seeds
+
+test: deps-check
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory fuzz-smoke
+	$(MAKE) --no-print-directory unit-asan
+
+run: deps-check all
+	@mkdir -p data
+	$(BIN)/gregor-broker --config deploy/config/broker.properties
+
+clean:
+	rm -rf build build-asan build-fuzz bin
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,151 @@
+/*
+ * config.c - the broker's configuration keys, with Kafka's names and
+ * defaults, and their translation into the typed gr_broker settings.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "common/logging.h"
+
+#define INT32_RANGE .min = INT32_MIN, .max = INT32_MAX
+
+const gr_config_def gr_broker_config_defs[] = {
+    {.name = "node.id", .type = GR_CFG_INT, .dflt = "-1", .min = -1, .max = INT32_MAX,
+     .doc = "The id of this node; required."},
+    {.name = "listeners", .type = GR_CFG_LIST, .dflt = "PLAINTEXT://:9092",
+     .doc = "NAME://host:port endpoints to listen on; an empty host means every interface."},
+    {.name = "advertised.listeners", .type = GR_CFG_LIST, .dflt = NULL,
+     .doc = "Endpoints given to clients, per listener name; defaults to listeners."},
+    {.name = "listener.security.protocol.map", .type = GR_CFG_LIST,
+     .dflt = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+     .doc = "Listener name to security protocol; only PLAINTEXT is served so far."},
+    {.name = "log.dirs", .type = GR_CFG_LIST, .dflt = NULL,
+     .doc = "Directories holding the partition logs; overrides log.dir."},
+    {.name = "log.dir", .type = GR_CFG_STRING, .dflt = "/tmp/kafka-logs",
+     .doc = "The log directory when log.dirs is not set."},
+    {.name = "broker.rack", .type = GR_CFG_STRING, .dflt = NULL,
+     .doc = "The rack of this broker, given to clients in Metadata."},
+    {.name = "controller.quorum.voters", .type = GR_CFG_LIST, .dflt = "",
+     .doc = "id@host:port of each controller (used from the controller quorum on)."},
+    {.name = "process.roles", .type = GR_CFG_LIST, .dflt = "broker",
+     .doc = "The roles of this process; gregor-broker is a broker."},
+    {.name = "socket.request.max.bytes", .type = GR_CFG_INT, .dflt = "104857600",
+     .min = 1, .max = INT32_MAX, .doc = "The largest request a client may send."},
+    {.name = "num.network.threads", .type = GR_CFG_INT, .dflt = "3", .min = 1,
+     .max = 256, .doc = "Network threads, each an event loop serving its connections."},
+    {.name = "connections.max.idle.ms", .type = GR_CFG_LONG, .dflt = "600000",
+     .min = -1, .max = INT64_MAX, .doc = "Idle connections are closed after this long."},
+    {.name = "log.level", .type = GR_CFG_STRING, .dflt = "info",
+     .doc = "debug, info, warn or error."},
+};
+const size_t gr_broker_config_ndefs = sizeof gr_broker_config_defs / sizeof gr_broker_config_defs[0];
+
+/* Every listener name needs a security protocol in
+ * listener.security.protocol.map (Kafka refuses to start otherwise), and
+ * PLAINTEXT is the only protocol served so far. */
+static int check_protocol(const gr_config *c, const char *listener)
+{
+    size_t n;
+    const char *const *map = gr_config_list(c, "listener.security.protocol.map", &n);
+    size_t len = strlen(listener);
+    for (size_t i = 0; i < n; i++) {
+        if (strncasecmp(map[i], listener, len) != 0 || map[i][len] != ':')
+            continue;
+        const char *proto = map[i] + len + 1;
+        if (strcasecmp(proto, "PLAINTEXT") == 0)
+            return 0;
+        GR_ERROR("config", "listener %s uses security protocol %s, which is not supported yet",
+                 listener, proto);
+        return -1;
+    }
+    GR_ERROR("config", "listener %s has no entry in listener.security.protocol.map", listener);
+    return -1;
+}
+
+/* Finds the advertised endpoint for a listener name in advertised.listeners. */
+static const gr_listener *find_named(const gr_listener *ls, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(ls[i].name, name) == 0)
+            return &ls[i];
+    return NULL;
+}
+
+int gr_broker_configure(gr_broker *b)
+{
+    gr_config *c = b->config;
+    char err[256];
+
+    int level = gr_logging_parse_level(gr_config_str(c, "log.level"));
+    if (level < 0) {
+        GR_ERROR("config", "invalid value '%s' for log.level: use debug, info, warn or error",
+                 gr_config_str(c, "log.level"));
+        return -1;
+    }
+    gr_logging_set_level((gr_logging_level)level);
+
+    b->node_id = gr_config_int(c, "node.id");
+    if (b->node_id < 0) {
+        GR_ERROR("config", "node.id is required: set it to this broker's id (>= 0)");
+        return -1;
+    }
+    const char *rack = gr_config_str(c, "broker.rack");
+    snprintf(b->rack, sizeof b->rack, "%s", rack ? rack : "");
+    b->socket_request_max_bytes = gr_config_int(c, "socket.request.max.bytes");
+    b->num_network_threads = gr_config_int(c, "num.network.threads");
+
+    gr_listener binds[GR_BROKER_MAX_LISTENERS], adv[GR_BROKER_MAX_LISTENERS];
+    int nb = gr_listeners_parse(gr_config_str(c, "listeners"), binds, GR_BROKER_MAX_LISTENERS,
+                                err, sizeof err);
+    if (nb <= 0) {
+        GR_ERROR("config", "invalid value for listeners: %s", nb == 0 ? "no listener" : err);
+        return -1;
+    }
+    int na = 0;
+    const char *adv_value = gr_config_str(c, "advertised.listeners");
+    if (adv_value && adv_value[0]) {
+        na = gr_listeners_parse(adv_value, adv, GR_BROKER_MAX_LISTENERS, err, sizeof err);
+        if (na < 0) {
+            GR_ERROR("config", "invalid value for advertised.listeners: %s", err);
+            return -1;
+        }
+        for (int i = 0; i < na; i++)
+            if (!find_named(binds, nb, adv[i].name)) {
+                GR_ERROR("config", "advertised.listeners names %s, which is not in listeners",
+                         adv[i].name);
+                return -1;
+            }
+    }
+    for (int i = 0; i < nb; i++)
+        if (check_protocol(c, binds[i].name) != 0)
+            return -1;
+    char hostname[256] = "localhost";
+    gethostname(hostname, sizeof hostname - 1);
+    for (int i = 0; i < nb; i++) {
+        gr_broker_listener *l = &b->listeners[i];
+        l->bind = binds[i];
+        const gr_listener *a = find_named(adv, na, binds[i].name);
+        l->advertise = a ? *a : binds[i];
+        /* A wildcard address cannot be dialled: advertise the host name, as
+         * Kafka does. */
+        if (l->advertise.host[0] == 0 || strcmp(l->advertise.host, "0.0.0.0") == 0 ||
+            strcmp(l->advertise.host, "::") == 0)
+            snprintf(l->advertise.host, sizeof l->advertise.host, "%s", hostname);
+    }
+    b->nlisteners = nb;
+    return 0;
+}
+
+/* The first of log.dirs, else log.dir: where meta.properties lives. */
+const char *gr_broker_first_log_dir(const gr_broker *b, char *buf, size_t len)
+{
+    const char *dirs = gr_config_str(b->config, "log.dirs");
+    if (!dirs || !dirs[0])
+        dirs = gr_config_str(b->config, "log.dir");
+    size_t n = strcspn(dirs, ",");
+    snprintf(buf, len, "%.*s", (int)n, dirs);
+    return buf;
+}

@@ -1,0 +1,846 @@
+"""Helpers for Gregor's integration tests.
+
+Two halves:
+
+* Process management.  A ``Node`` is one Gregor server process (a broker now,
+  controllers later) with its own free loopback ports, its own directory (data,
+  config file, log file) and a lifecycle the test controls: ``start()`` returns
+  only once every listener accepts connections and answers an ApiVersions round
+  trip; ``stop()`` sends SIGTERM to that node's pid, waits, and falls back to
+  SIGKILL.  Nothing here ever signals a process it did not start itself.
+
+* A tiny raw Kafka protocol client (struct based) for tests that need exact
+  bytes on the wire: request framing with header v1/v2, response framing, and
+  parsers for ApiVersions (v0-v4) and Metadata (v0-v12) responses.  The parsers
+  are strict: every field is bounds-checked and a response must be consumed
+  exactly, so a broker that writes one byte too many or too few fails the test.
+"""
+
+import os
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Kafka API keys and error codes used by the tests.
+API_METADATA = 3
+API_API_VERSIONS = 18
+ERR_NONE = 0
+ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
+ERR_UNSUPPORTED_VERSION = 35
+
+# Versions the broker promises to serve.
+API_VERSIONS_MAX = 4
+METADATA_MAX = 12
+
+
+def bin_dir():
+    """Directory holding the Gregor binaries (GREGOR_BIN, else <repo>/bin)."""
+    return Path(os.environ.get("GREGOR_BIN") or (REPO_ROOT / "bin"))
+
+
+# --------------------------------------------------------------------------
+# Free ports
+# --------------------------------------------------------------------------
+
+_handed_out = set()
+
+
+def free_port(host="127.0.0.1"):
+    """A loopback port that was free a moment ago.
+
+    Another process may still take it before the node binds it; Node.start()
+    retries with fresh ports when that happens.  Ports already handed out in
+    this run are never handed out again, so nodes of one cluster never collide
+    with each other.
+    """
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("could not find a free port")
+
+
+# --------------------------------------------------------------------------
+# Wire encoding
+# --------------------------------------------------------------------------
+
+class ProtocolError(Exception):
+    """A response that does not follow the Kafka protocol."""
+
+
+class Writer:
+    def __init__(self):
+        self.parts = []
+
+    def raw(self, b):
+        self.parts.append(bytes(b))
+        return self
+
+    def int8(self, v):
+        return self.raw(struct.pack(">b", v))
+
+    def bool(self, v):
+        return self.int8(1 if v else 0)
+
+    def int16(self, v):
+        return self.raw(struct.pack(">h", v))
+
+    def int32(self, v):
+        return self.raw(struct.pack(">i", v))
+
+    def int64(self, v):
+        return self.raw(struct.pack(">q", v))
+
+    def uvarint(self, v):
+        out = bytearray()
+        while True:
+            b = v & 0x7F
+            v >>= 7
+            if v:
+                out.append(b | 0x80)
+            else:
+                out.append(b)
+                return self.raw(out)
+
+    def string(self, s):
+        b = s.encode()
+        return self.int16(len(b)).raw(b)
+
+    def nullable_string(self, s):
+        if s is None:
+            return self.int16(-1)
+        return self.string(s)
+
+    def compact_string(self, s):
+        b = s.encode()
+        return self.uvarint(len(b) + 1).raw(b)
+
+    def compact_nullable_string(self, s):
+        if s is None:
+            return self.uvarint(0)
+        return self.compact_string(s)
+
+    def uuid(self, b=bytes(16)):
+        assert len(b) == 16
+        return self.raw(b)
+
+    def empty_tagged_fields(self):
+        return self.uvarint(0)
+
+    def bytes(self):
+        return b"".join(self.parts)
+
+
+class Reader:
+    """Bounds-checked reader over one response frame."""
+
+    def __init__(self, data):
+        self.data = bytes(data)
+        self.pos = 0
+
+    def remaining(self):
+        return len(self.data) - self.pos
+
+    def take(self, n):
+        if n < 0 or self.pos + n > len(self.data):
+            raise ProtocolError(
+                f"need {n} bytes at offset {self.pos}, frame has {len(self.data)}")
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def _unpack(self, fmt, n):
+        return struct.unpack(fmt, self.take(n))[0]
+
+    def int8(self):
+        return self._unpack(">b", 1)
+
+    def bool(self):
+        v = self.int8()
+        if v not in (0, 1):
+            raise ProtocolError(f"boolean byte {v} at offset {self.pos - 1}")
+        return bool(v)
+
+    def int16(self):
+        return self._unpack(">h", 2)
+
+    def int32(self):
+        return self._unpack(">i", 4)
+
+    def int64(self):
+        return self._unpack(">q", 8)
+
+    def uvarint(self):
+        shift = 0
+        v = 0
+        while True:
+            b = self.take(1)[0]
+            v |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return v
+            shift += 7
+            if shift > 28:
+                raise ProtocolError("unsigned varint longer than 5 bytes")
+
+    def uuid(self):
+        return self.take(16)
+
+    def string(self):
+        n = self.int16()
+        if n < 0:
+            raise ProtocolError("null in a non-nullable string")
+        return self.take(n).decode()
+
+    def nullable_string(self):
+        n = self.int16()
+        if n == -1:
+            return None
+        if n < 0:
+            raise ProtocolError(f"string length {n}")
+        return self.take(n).decode()
+
+    def compact_string(self):
+        n = self.uvarint()
+        if n == 0:
+            raise ProtocolError("null in a non-nullable compact string")
+        return self.take(n - 1).decode()
+
+    def compact_nullable_string(self):
+        n = self.uvarint()
+        if n == 0:
+            return None
+        return self.take(n - 1).decode()
+
+    def array(self, item):
+        n = self.int32()
+        if n < 0:
+            raise ProtocolError(f"array count {n} in a non-nullable array")
+        if n > self.remaining():
+            raise ProtocolError(f"array count {n} exceeds the {self.remaining()} bytes left")
+        return [item() for _ in range(n)]
+
+    def compact_array(self, item):
+        n = self.uvarint()
+        if n == 0:
+            raise ProtocolError("null in a non-nullable compact array")
+        if n - 1 > self.remaining():
+            raise ProtocolError(f"array count {n - 1} exceeds the {self.remaining()} bytes left")
+        return [item() for _ in range(n - 1)]
+
+    def tagged_fields(self):
+        """Reads a tagged-field section; returns {tag: raw bytes}."""
+        fields = {}
+        last = -1
+        for _ in range(self.uvarint()):
+            tag = self.uvarint()
+            if tag <= last:
+                raise ProtocolError(f"tagged field {tag} out of order")
+            last = tag
+            fields[tag] = self.take(self.uvarint())
+        return fields
+
+    def expect_end(self, what):
+        if self.remaining():
+            raise ProtocolError(
+                f"{what}: {self.remaining()} unexpected trailing bytes at offset {self.pos}: "
+                f"{self.data[self.pos:self.pos + 32].hex()}")
+
+
+def frame(payload):
+    """Prefixes a payload with its int32 size."""
+    return struct.pack(">i", len(payload)) + payload
+
+
+def request_header(api_key, api_version, correlation_id, client_id="gregor-tests",
+                   flexible=False):
+    """Request header v1 (or v2 when flexible: v1 plus an empty tag section)."""
+    w = Writer().int16(api_key).int16(api_version).int32(correlation_id)
+    w.nullable_string(client_id)
+    if flexible:
+        w.empty_tagged_fields()
+    return w.bytes()
+
+
+def encode_request(api_key, api_version, correlation_id, body=b"", client_id="gregor-tests",
+                   flexible=False):
+    return frame(request_header(api_key, api_version, correlation_id, client_id, flexible) + body)
+
+
+# --------------------------------------------------------------------------
+# ApiVersions
+# --------------------------------------------------------------------------
+
+def api_versions_request(version, correlation_id, client_id="gregor-tests",
+                         software_name="gregor-tests", software_version="1.0"):
+    """A complete ApiVersions request frame.  v3 and later use header v2 and
+    carry the client software name and version."""
+    if version >= 3:
+        body = (Writer().compact_string(software_name).compact_string(software_version)
+                .empty_tagged_fields().bytes())
+        return encode_request(API_API_VERSIONS, version, correlation_id, body, client_id,
+                              flexible=True)
+    return encode_request(API_API_VERSIONS, version, correlation_id, b"", client_id)
+
+
+def parse_api_versions_response(payload, version):
+    """Parses an ApiVersions response frame payload (the header is always v0).
+
+    Returns a dict: correlation_id, error_code, apis ({key: (min, max)}),
+    api_list (the entries in wire order), throttle_time_ms (v1+), tagged (v3+).
+    """
+    r = Reader(payload)
+    out = {"correlation_id": r.int32(), "error_code": r.int16()}
+    if version >= 3:
+        def entry():
+            e = (r.int16(), r.int16(), r.int16())
+            r.tagged_fields()
+            return e
+        entries = r.compact_array(entry)
+    else:
+        entries = r.array(lambda: (r.int16(), r.int16(), r.int16()))
+    if version >= 1:
+        out["throttle_time_ms"] = r.int32()
+    if version >= 3:
+        out["tagged"] = r.tagged_fields()
+    r.expect_end(f"ApiVersions v{version} response")
+    out["api_list"] = entries
+    out["apis"] = {k: (lo, hi) for k, lo, hi in entries}
+    if len(out["apis"]) != len(entries):
+        raise ProtocolError(f"ApiVersions lists an API key twice: {entries}")
+    return out
+
+
+# --------------------------------------------------------------------------
+# Metadata
+# --------------------------------------------------------------------------
+
+def metadata_body(version, topics=None, allow_auto_topic_creation=False):
+    """Metadata request body.  topics=None asks for all topics (v0 has no null
+    array; an empty one means all there)."""
+    flexible = version >= 9
+    w = Writer()
+    if topics is None and version >= 1:
+        if flexible:
+            w.uvarint(0)
+        else:
+            w.int32(-1)
+    else:
+        topics = topics or []
+        if flexible:
+            w.uvarint(len(topics) + 1)
+            for t in topics:
+                if version >= 10:
+                    w.uuid()
+                    w.compact_nullable_string(t)
+                else:
+                    w.compact_string(t)
+                w.empty_tagged_fields()
+        else:
+            w.int32(len(topics))
+            for t in topics:
+                w.string(t)
+    if version >= 4:
+        w.bool(allow_auto_topic_creation)
+    if 8 <= version <= 10:
+        w.bool(False)  # include_cluster_authorized_operations
+    if version >= 8:
+        w.bool(False)  # include_topic_authorized_operations
+    if flexible:
+        w.empty_tagged_fields()
+    return w.bytes()
+
+
+def metadata_request(version, correlation_id, topics=None, allow_auto_topic_creation=False,
+                     client_id="gregor-tests"):
+    return encode_request(API_METADATA, version, correlation_id,
+                          metadata_body(version, topics, allow_auto_topic_creation),
+                          client_id, flexible=version >= 9)
+
+
+def parse_metadata_response(payload, version):
+    """Parses a Metadata response frame payload of the given version (header v1
+    with a tag section from v9 on).  Returns a dict with correlation_id,
+    throttle_time_ms, brokers [{node_id, host, port, rack}], cluster_id,
+    controller_id and topics [{error_code, name, topic_id, is_internal,
+    partitions}]."""
+    flexible = version >= 9
+    r = Reader(payload)
+    out = {"correlation_id": r.int32()}
+    if flexible:
+        r.tagged_fields()
+
+    string = r.compact_string if flexible else r.string
+    nstring = r.compact_nullable_string if flexible else r.nullable_string
+
+    def array(item):
+        return r.compact_array(item) if flexible else r.array(item)
+
+    def tags():
+        if flexible:
+            r.tagged_fields()
+
+    if version >= 3:
+        out["throttle_time_ms"] = r.int32()
+
+    def broker():
+        b = {"node_id": r.int32(), "host": string(), "port": r.int32(), "rack": None}
+        if version >= 1:
+            b["rack"] = nstring()
+        tags()
+        return b
+    out["brokers"] = array(broker)
+    out["cluster_id"] = nstring() if version >= 2 else None
+    out["controller_id"] = r.int32() if version >= 1 else None
+
+    def int32s():
+        return array(r.int32)
+
+    def partition():
+        p = {"error_code": r.int16(), "partition_index": r.int32(), "leader_id": r.int32()}
+        if version >= 7:
+            p["leader_epoch"] = r.int32()
+        p["replica_nodes"] = int32s()
+        p["isr_nodes"] = int32s()
+        if version >= 5:
+            p["offline_replicas"] = int32s()
+        tags()
+        return p
+
+    def topic():
+        t = {"error_code": r.int16()}
+        t["name"] = nstring() if version >= 12 else string()
+        if version >= 10:
+            t["topic_id"] = r.uuid()
+        t["is_internal"] = r.bool() if version >= 1 else False
+        t["partitions"] = array(partition)
+        if version >= 8:
+            t["topic_authorized_operations"] = r.int32()
+        tags()
+        return t
+    out["topics"] = array(topic)
+    if 8 <= version <= 10:
+        out["cluster_authorized_operations"] = r.int32()
+    tags()
+    r.expect_end(f"Metadata v{version} response")
+    return out
+
+
+# --------------------------------------------------------------------------
+# Connections
+# --------------------------------------------------------------------------
+
+def recv_exact(sock, n, deadline):
+    """Reads exactly n bytes or raises (EOFError on a clean close,
+    TimeoutError at the deadline)."""
+    buf = bytearray()
+    while len(buf) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"timed out with {len(buf)} of {n} bytes read")
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(n - len(buf))
+        except socket.timeout:
+            raise TimeoutError(f"timed out with {len(buf)} of {n} bytes read") from None
+        if not chunk:
+            raise EOFError(f"connection closed with {len(buf)} of {n} bytes read")
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_frame(sock, timeout=5.0, max_size=64 << 20):
+    """Reads one size-prefixed response frame; returns its payload."""
+    deadline = time.monotonic() + timeout
+    (size,) = struct.unpack(">i", recv_exact(sock, 4, deadline))
+    if size < 4 or size > max_size:
+        raise ProtocolError(f"response frame size {size}")
+    return recv_exact(sock, size, deadline)
+
+
+def wait_closed(sock, timeout=5.0):
+    """Waits for the peer to close the connection.
+
+    Returns (closed, data): closed is True when the peer closed or reset the
+    connection before the timeout; data is whatever it sent first.
+    """
+    deadline = time.monotonic() + timeout
+    data = bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False, bytes(data)
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return False, bytes(data)
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+            return True, bytes(data)
+        if not chunk:
+            return True, bytes(data)
+        data += chunk
+
+
+class KafkaConnection:
+    """One blocking connection speaking raw Kafka frames."""
+
+    def __init__(self, host, port, timeout=5.0):
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.next_correlation_id = 1
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.settimeout(self.timeout)
+        self.sock.sendall(data)
+
+    def recv_frame(self, timeout=None):
+        return recv_frame(self.sock, self.timeout if timeout is None else timeout)
+
+    def _correlation_id(self):
+        cid = self.next_correlation_id
+        self.next_correlation_id += 1
+        return cid
+
+    def _round_trip(self, request, correlation_id, parse, version):
+        self.send(request)
+        resp = parse(self.recv_frame(), version)
+        if resp["correlation_id"] != correlation_id:
+            raise ProtocolError(
+                f"correlation id {resp['correlation_id']} in the answer to {correlation_id}")
+        return resp
+
+    def api_versions(self, version=3, parse_as=None, **kw):
+        """Sends ApiVersions vN and parses the answer as v`parse_as` (default N)."""
+        cid = self._correlation_id()
+        return self._round_trip(api_versions_request(version, cid, **kw), cid,
+                                parse_api_versions_response,
+                                version if parse_as is None else parse_as)
+
+    def metadata(self, version=12, topics=None, allow_auto_topic_creation=False):
+        cid = self._correlation_id()
+        return self._round_trip(metadata_request(version, cid, topics, allow_auto_topic_creation),
+                                cid, parse_metadata_response, version)
+
+    def wait_closed(self, timeout=5.0):
+        return wait_closed(self.sock, timeout)
+
+
+# --------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------
+
+class NodeStartError(Exception):
+    pass
+
+
+def _die_with_parent():
+    """Runs in the child before exec: if the test runner dies, the kernel kills
+    the node too, so an aborted run never leaves servers behind."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except Exception:
+        pass
+
+
+class Node:
+    """One Gregor server process.
+
+    listener_names: listener names, each given its own free loopback port at
+    start.  config: key/values written to the node's config file.  overrides:
+    key/values passed as --override flags.  extra_args: appended verbatim.
+    env: extra environment variables.
+    """
+
+    binary = None           # set by subclasses
+    role = "node"
+
+    def __init__(self, workdir, node_id, listener_names=("PLAINTEXT",), config=None,
+                 overrides=None, extra_args=(), env=None, host="127.0.0.1",
+                 log_level="info", write_node_id=True):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.node_id = node_id
+        self.host = host
+        self.listener_names = tuple(listener_names)
+        self.config = dict(config or {})
+        self.overrides = dict(overrides or {})
+        self.extra_args = list(extra_args)
+        self.env = dict(env or {})
+        self.log_level = log_level
+        self.write_node_id = write_node_id
+        self.ports = {}
+        self.proc = None
+        self.log_path = self.workdir / "node.log"
+        self.config_path = self.workdir / "node.properties"
+        self.data_dir = self.workdir / "data"
+        self.returncode = None
+        self.died_unexpectedly = False
+        self.expect_exit = False
+        self.needed_sigkill = False
+
+    # ---- addresses ----
+    @property
+    def port(self):
+        return self.ports[self.listener_names[0]]
+
+    @property
+    def bootstrap(self):
+        return f"{self.host}:{self.port}"
+
+    def address(self, listener):
+        return f"{self.host}:{self.ports[listener]}"
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    # ---- configuration ----
+    def base_config(self):
+        """Config-file keys every node of this kind gets."""
+        listeners = ",".join(f"{n}://{self.host}:{self.ports[n]}" for n in self.listener_names)
+        cfg = {
+            "listeners": listeners,
+            "log.dirs": str(self.data_dir),
+            "log.level": self.log_level,
+        }
+        if self.write_node_id:
+            cfg["node.id"] = str(self.node_id)
+        if any(n != "PLAINTEXT" for n in self.listener_names):
+            cfg["listener.security.protocol.map"] = ",".join(
+                f"{n}:PLAINTEXT" for n in self.listener_names)
+        return cfg
+
+    def command(self):
+        cfg = self.base_config()
+        cfg.update(self.config)
+        with open(self.config_path, "w") as f:
+            f.write(f"# {self.role} {self.node_id}, written by the integration tests\n")
+            for k, v in cfg.items():
+                f.write(f"{k}={v}\n")
+        cmd = [str(bin_dir() / self.binary), "--config", str(self.config_path)]
+        for k, v in self.overrides.items():
+            cmd += ["--override", f"{k}={v}"]
+        return cmd + self.extra_args
+
+    def environment(self):
+        """The node's environment: the runner's, minus GREGOR_* variables (the
+        servers read configuration from those, and a node's configuration is
+        exactly what the test gives it), plus the test's own `env`."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GREGOR_")}
+        env.update(self.env)
+        return env
+
+    # ---- lifecycle ----
+    def assign_ports(self):
+        """Picks a free port per listener.  Called by the first start; call it
+        earlier when other nodes' configuration must name this node's ports.
+        A restart keeps the ports, as a real restarted server would."""
+        self.ports = {n: free_port(self.host) for n in self.listener_names}
+        return self.ports
+
+    def launch(self, fresh_ports=False):
+        """Starts the process without waiting for it to become ready."""
+        exe = bin_dir() / self.binary
+        if not exe.exists():
+            raise NodeStartError(f"{exe} does not exist (build it, or set GREGOR_BIN)")
+        if fresh_ports or not self.ports:
+            self.assign_ports()
+        self.data_dir.mkdir(exist_ok=True)
+        cmd = self.command()
+        self.returncode = None
+        self.died_unexpectedly = False
+        self.needed_sigkill = False
+        log = open(self.log_path, "ab")
+        try:
+            log.write(f"--- starting: {' '.join(cmd)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         cwd=self.workdir, env=self.environment(),
+                                         preexec_fn=_die_with_parent)
+        finally:
+            log.close()
+        return self.proc
+
+    def start(self, timeout=10.0, attempts=3):
+        """Starts the node and waits until it serves every listener.  If the
+        node could not bind a port (another process took it since it was
+        picked), it is retried on fresh ports."""
+        for attempt in range(attempts):
+            self.launch(fresh_ports=attempt > 0)
+            try:
+                self.wait_ready(timeout)
+                return self
+            except NodeStartError:
+                exited = self.proc.poll() is not None
+                if exited and attempt + 1 < attempts and self._lost_port_race():
+                    continue  # someone took our port between probe and bind
+                if exited:
+                    self.returncode = self.proc.returncode  # reported by the raise
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _lost_port_race(self):
+        tail = self.log_tail(20).lower()
+        return "address already in use" in tail or "eaddrinuse" in tail
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        pending = list(self.listener_names)
+        last_error = None
+        while pending:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise NodeStartError(
+                    f"{self.role} {self.node_id} exited with status {rc} while starting\n"
+                    + self.log_tail())
+            if time.monotonic() > deadline:
+                raise NodeStartError(
+                    f"{self.role} {self.node_id} not ready on {pending} after {timeout:.0f}s "
+                    f"(last error: {last_error!r})\n" + self.log_tail())
+            name = pending[0]
+            try:
+                with KafkaConnection(self.host, self.ports[name], timeout=2.0) as c:
+                    resp = c.api_versions(version=0)
+                if resp["error_code"] != ERR_NONE:
+                    raise ProtocolError(f"ApiVersions error {resp['error_code']}")
+                pending.pop(0)
+            except (OSError, EOFError, TimeoutError, ProtocolError) as e:
+                last_error = e
+                time.sleep(0.05)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait, then SIGKILL; always by this node's own pid.
+        Returns the exit status (negative: killed by that signal)."""
+        if self.proc is None:
+            return self.returncode
+        if self.proc.poll() is not None:
+            if self.returncode is None and not self.expect_exit:
+                self.died_unexpectedly = True
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.needed_sigkill = True
+                self.proc.kill()
+                self.proc.wait(timeout)
+                with open(self.log_path, "ab") as f:
+                    f.write(f"--- did not stop within {timeout}s of SIGTERM; killed\n".encode())
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def wait_exit(self, timeout):
+        """Waits for the process to exit on its own; returns its status or None."""
+        try:
+            self.returncode = self.proc.wait(timeout)
+            return self.returncode
+        except subprocess.TimeoutExpired:
+            return None
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines=60):
+        text = self.log_text().splitlines()[-lines:]
+        state = ""
+        if self.proc is not None and self.proc.poll() is not None:
+            state = f", exited with status {self.proc.returncode}"
+        return f"--- last {len(text)} log lines of {self.role} {self.node_id} " \
+               f"(pid {self.pid}{state}, {self.log_path}):\n" + "\n".join(text)
+
+    def connect(self, listener=None, timeout=5.0):
+        port = self.ports[listener] if listener else self.port
+        return KafkaConnection(self.host, port, timeout)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.node_id} pid={self.pid} ports={self.ports}>"
+
+
+class Broker(Node):
+    binary = "gregor-broker"
+    role = "broker"
+
+
+class Cluster:
+    """Every node a test starts.  The fixture that owns it stops them all."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = Path(tmp_path)
+        self.nodes = []
+
+    def add(self, node_cls, node_id=None, **kw):
+        if node_id is None:
+            node_id = 1 + sum(isinstance(n, node_cls) for n in self.nodes)
+        name = f"{node_cls.role}-{node_id}"
+        n = 1
+        while (self.tmp_path / name).exists():
+            n += 1
+            name = f"{node_cls.role}-{node_id}.{n}"
+        node = node_cls(self.tmp_path / name, node_id, **kw)
+        self.nodes.append(node)
+        return node
+
+    def broker(self, node_id=None, start=True, **kw):
+        node = self.add(Broker, node_id, **kw)
+        if start:
+            node.start()
+        return node
+
+    def stop_all(self):
+        for node in reversed(self.nodes):
+            node.stop()
+
+    def log_tails(self, lines=60):
+        return "\n\n".join(n.log_tail(lines) for n in self.nodes if n.proc is not None)
+
+
+def raise_nofile_limit():
+    """Raises the soft open-files limit to the hard limit, for this process and
+    the nodes it starts from now on; returns (soft, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+# --------------------------------------------------------------------------
+# Command-line tools
+# --------------------------------------------------------------------------
+
+def kcat_list(bootstrap, timeout=20.0):
+    """Runs `kcat -L` against bootstrap; returns the CompletedProcess."""
+    return subprocess.run(["kcat", "-b", bootstrap, "-L", "-m", "5"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)

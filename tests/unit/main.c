@@ -1,0 +1,39 @@
+/*
+ * main.c - runs every unit suite. With arguments, runs only the suites named
+ * (e.g. `build/unit-tests proto config`); CK_RUN_CASE selects one test case.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/unit/suites.h"
+
+static const struct {
+    const char *name;
+    Suite *(*make)(void);
+} suites[] = {
+    {"buf", buf_suite},
+    {"proto", proto_suite},
+    {"config", config_suite},
+};
+
+int main(int argc, char **argv)
+{
+    SRunner *sr = NULL;
+    for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
+        int wanted = argc < 2;
+        for (int a = 1; a < argc; a++)
+            wanted |= strcmp(argv[a], suites[i].name) == 0;
+        if (!wanted)
+            continue;
+        if (!sr)
+            sr = srunner_create(suites[i].make());
+        else
+            srunner_add_suite(sr, suites[i].make());
+    }
+    if (!sr)
+        return EXIT_FAILURE;
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,10 @@
+/* suites.h - every Check suite of the unit test runner; one per module. */
+#ifndef GR_TEST_SUITES_H
+#define GR_TEST_SUITES_H
+#include <check.h>
+
+Suite *buf_suite(void);
+Suite *proto_suite(void);
+Suite *config_suite(void);
+
+#endif
