@@ -47,40 +47,36 @@ static int read_len(gr_reader *r, bool compact, bool wide, bool nullable, int64_
     return GR_OK;
 }
 
+/* A length-prefixed span: its bytes stay in the reader's buffer. */
+static int read_span(gr_reader *r, bool compact, bool wide, bool nullable, int32_t max,
+                     const uint8_t **ptr, int32_t *len)
+{
+    int e = read_len(r, compact, wide, nullable, max, len);
+    if (e || *len < 0) {
+        *ptr = NULL;
+        return e;
+    }
+    return gr_read_raw(r, (size_t)*len, ptr);
+}
+
 int gr_proto_read_str(gr_reader *r, bool compact, bool nullable, gr_str *out)
 {
-    int32_t len;
-    int e = read_len(r, compact, false, nullable, GR_PROTO_MAX_STRING, &len);
-    if (e)
-        return e;
-    if (len < 0) {
-        *out = GR_STR_NULL;
-        return GR_OK;
-    }
     const uint8_t *p;
-    e = gr_read_raw(r, (size_t)len, &p);
-    if (e)
-        return e;
-    *out = (gr_str){(const char *)p, len};
-    return GR_OK;
+    int32_t len;
+    int e = read_span(r, compact, false, nullable, GR_PROTO_MAX_STRING, &p, &len);
+    if (e == GR_OK)
+        *out = (gr_str){(const char *)p, len};
+    return e;
 }
 
 int gr_proto_read_bytes(gr_reader *r, bool compact, bool nullable, gr_bytes *out)
 {
-    int32_t len;
-    int e = read_len(r, compact, true, nullable, INT32_MAX, &len);
-    if (e)
-        return e;
-    if (len < 0) {
-        *out = GR_BYTES_NULL;
-        return GR_OK;
-    }
     const uint8_t *p;
-    e = gr_read_raw(r, (size_t)len, &p);
-    if (e)
-        return e;
-    *out = (gr_bytes){p, len};
-    return GR_OK;
+    int32_t len;
+    int e = read_span(r, compact, true, nullable, INT32_MAX, &p, &len);
+    if (e == GR_OK)
+        *out = (gr_bytes){p, len};
+    return e;
 }
 
 int gr_proto_read_count(gr_reader *r, bool compact, bool nullable, size_t min_elem,
