@@ -100,23 +100,37 @@ unit-asan:
 integration: all
 	GREGOR_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q tests/integration
 
-# libFuzzer needs clang. fuzz-smoke is the short bounded run make test does;
-# make fuzz runs longer (FUZZ_SECONDS).
+# libFuzzer needs clang. Each harness fuzzes one decoder of hostile bytes:
+# fuzz_request the request codec, fuzz_batch the record batch validator.
+# fuzz-smoke is the short bounded run make test does; make fuzz runs longer.
 FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 15
 FUZZ_DIR := build-fuzz
-FUZZ_SRC := tests/fuzz/fuzz_request.c common/buf.c $(wildcard proto/*.c)
-$(FUZZ_DIR)/fuzz_request: $(FUZZ_SRC) $(GEN_C) $(GEN_H)
+FUZZERS := request batch
+FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -I. -I$(BUILD)/gen \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SRC_request := common/buf.c $(wildcard proto/*.c) $(GEN_C)
+FUZZ_SRC_batch := common/buf.c common/batch.c common/crc32c.c common/compress.c
+FUZZ_SEEDS_request := tests/fuzz/seeds
+FUZZ_SEEDS_batch := tests/data/batches
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(GEN_C) $(GEN_H) $(COMMON_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -I. -I$(BUILD)/gen -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -o $@ $(FUZZ_SRC) $(GEN_C)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC_$*) $(LIBS)
 
-fuzz-smoke: $(FUZZ_DIR)/fuzz_request
-	@mkdir -p $(FUZZ_DIR)/corpus
-	$(FUZZ_DIR)/fuzz_request -max_total_time=20 -print_final_stats=0 $(FUZZ_DIR)/corpus tests/fuzz/seeds
+fuzz-smoke: $(addprefix fuzz-smoke-,$(FUZZERS))
+fuzz: $(addprefix fuzz-long-,$(FUZZERS))
 
-fuzz: $(FUZZ_DIR)/fuzz_request
-	@mkdir -p $(FUZZ_DIR)/corpus
-	$(FUZZ_DIR)/fuzz_request -max_total_time=$(FUZZ_SECONDS) $(FUZZ_DIR)/corpus tests/fuzz/seeds
+fuzz-smoke-%: $(FUZZ_DIR)/fuzz_%
+	@mkdir -p $(FUZZ_DIR)/corpus-$*
+	@echo "fuzz_$*: $(FUZZ_SMOKE_SECONDS) s"
+	@$< -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=0 $(FUZZ_DIR)/corpus-$* \
+	    $(FUZZ_SEEDS_$*) > $(FUZZ_DIR)/$*.log 2>&1 || { cat $(FUZZ_DIR)/$*.log; exit 1; }
+	@tail -n 1 $(FUZZ_DIR)/$*.log
+
+fuzz-long-%: $(FUZZ_DIR)/fuzz_%
+	@mkdir -p $(FUZZ_DIR)/corpus-$*
+	$< -max_total_time=$(FUZZ_SECONDS) $(FUZZ_DIR)/corpus-$* $(FUZZ_SEEDS_$*)
 
 test: deps-check
 	$(MAKE) --no-print-directory unit

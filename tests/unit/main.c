@@ -14,6 +14,9 @@ static const struct {
     {"buf", buf_suite},
     {"proto", proto_suite},
     {"config", config_suite},
+    {"crc32c", crc32c_suite},
+    {"compress", compress_suite},
+    {"batch", batch_suite},
 };
 
 int main(int argc, char **argv)
