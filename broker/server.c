@@ -31,6 +31,7 @@
 
 typedef struct worker worker;
 typedef struct conn conn;
+static void conn_free(conn *c, worker *w);
 
 struct conn {
     worker *w;
@@ -73,6 +74,8 @@ struct gr_server {
 
 /* ---- connections ---- */
 
+/* Closes and frees c. A non-NULL `why` is a protocol violation, logged as a
+ * warning; clients going away is routine and logged at debug level. */
 static void conn_close(conn *c, const char *why)
 {
     worker *w = c->w;
@@ -81,6 +84,11 @@ static void conn_close(conn *c, const char *why)
                 why);
     else
         GR_DEBUG("net", "connection %llu from %s closed", (unsigned long long)c->id, c->peer);
+    conn_free(c, w);
+}
+
+static void conn_free(conn *c, worker *w)
+{
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -269,12 +277,17 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
     conn *c = arg;
-    if (what & BEV_EVENT_TIMEOUT)
-        conn_close(c, "idle longer than connections.max.idle.ms");
-    else if (what & BEV_EVENT_ERROR)
-        conn_close(c, strerror(EVUTIL_SOCKET_ERROR()) );
-    else if (what & BEV_EVENT_EOF)
+    if (what & BEV_EVENT_TIMEOUT) {
+        GR_INFO("net", "closing connection %llu from %s: idle longer than connections.max.idle.ms",
+                (unsigned long long)c->id, c->peer);
+        conn_free(c, c->w);
+    } else if (what & BEV_EVENT_ERROR) {
+        GR_DEBUG("net", "connection %llu from %s failed: %s", (unsigned long long)c->id, c->peer,
+                 strerror(EVUTIL_SOCKET_ERROR()));
+        conn_free(c, c->w);
+    } else if (what & BEV_EVENT_EOF) {
         conn_close(c, NULL);
+    }
 }
 
 static void format_peer(const struct sockaddr *sa, char *out, size_t len)
@@ -352,7 +365,7 @@ static void *worker_main(void *arg)
     worker *w = arg;
     event_base_dispatch(w->base);
     while (w->conns)
-        conn_close(w->conns, NULL);
+        conn_free(w->conns, w);
     return NULL;
 }
 
@@ -365,6 +378,9 @@ static int worker_init(gr_server *s, worker *w, int index)
         return -1;
     w->pipe_rd = fds[0];
     w->pipe_wr = fds[1];
+    /* Room for thousands of handoffs, so a burst of connections never finds
+     * a busy thread's pipe full (the default 64 KiB holds ~450). */
+    fcntl(w->pipe_wr, F_SETPIPE_SZ, 1 << 20);
     w->base = event_base_new();
     if (!w->base)
         return -1;
@@ -468,6 +484,8 @@ gr_server *gr_server_new(gr_broker *broker)
     if (!s->base || !s->workers)
         goto fail;
     for (int i = 0; i < s->nworkers; i++)
+        s->workers[i].pipe_rd = s->workers[i].pipe_wr = -1;
+    for (int i = 0; i < s->nworkers; i++)
         if (worker_init(s, &s->workers[i], i) != 0) {
             GR_ERROR("net", "cannot start network thread %d", i);
             goto fail;
@@ -529,9 +547,9 @@ void gr_server_free(gr_server *s)
             event_free(w->handoff_ev);
         if (w->base)
             event_base_free(w->base);
-        if (w->pipe_rd > 0)
+        if (w->pipe_rd >= 0)
             close(w->pipe_rd);
-        if (w->pipe_wr > 0)
+        if (w->pipe_wr >= 0)
             close(w->pipe_wr);
     }
     free(s->workers);
