@@ -33,8 +33,10 @@ LIBS := -lz -llz4 -lsnappy -lzstd -pthread -lm
 SCHEMAS := $(sort $(wildcard proto/schema/*.def))
 GEN_C := $(BUILD)/gen/proto/messages.c
 GEN_H := $(BUILD)/gen/proto/messages.h
+# Test support (random messages, a table of every type): unit tests only.
+GEN_TEST_C := $(BUILD)/gen/proto/messages_test.c
 
-$(GEN_H): $(GEN_C)
+$(GEN_H) $(GEN_TEST_C): $(GEN_C)
 $(GEN_C): proto/gen.py $(SCHEMAS)
 	@mkdir -p $(dir $@)
 	$(PYTHON) proto/gen.py --out-dir $(BUILD)/gen/proto $(SCHEMAS)
@@ -60,6 +62,10 @@ $(BUILD)/obj/gen/messages.o: $(GEN_C) $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+$(BUILD)/obj/gen/messages_test.o: $(GEN_TEST_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
 $(LIBGREGOR): $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -78,11 +84,18 @@ $(BIN)/gregorctl: $(call obj,$(CTL_SRC)) $(LIBGREGOR)
 
 # The unit tests link the broker's modules too (all but its main()).
 BROKER_LIB_OBJ := $(call obj,$(filter-out broker/main.c,$(BROKER_SRC)))
-$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(BROKER_LIB_OBJ) $(LIBGREGOR)
+$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(BROKER_LIB_OBJ) $(BUILD)/obj/gen/messages_test.o \
+                     $(LIBGREGOR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_EVENT) $(LIBS)
 
+# Programs that exercise the library from outside the unit runner.
+$(BUILD)/log-crash: $(BUILD)/obj/tests/crash/log_crash.o $(LIBGREGOR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/log-bench: $(BUILD)/obj/tests/bench/log_bench.o $(LIBGREGOR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 # ---- tests ----
-.PHONY: all run test deps deps-check unit unit-asan integration fuzz fuzz-smoke clean bench
+.PHONY: all run test deps deps-check unit unit-asan integration crash-test fuzz fuzz-smoke clean bench
 
 deps:
 	@tools/deps.sh install
@@ -96,6 +109,17 @@ unit: $(BUILD)/unit-tests
 # The same unit tests, built and run under AddressSanitizer + UndefinedBehaviorSanitizer.
 unit-asan:
 	$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin SAN=1 unit
+
+# A writer appends and is SIGKILLed at random moments; every restart must
+# recover a log holding everything fsynced, with no partial batch.
+CRASH_KILLS ?= 50
+crash-test: $(BUILD)/log-crash
+	$(BUILD)/log-crash $(CRASH_KILLS)
+
+# Benchmarks print figures beside a baseline measured in the same run.
+BENCH_MIB ?= 1024
+bench: $(BUILD)/log-bench
+	$(BUILD)/log-bench $(BENCH_MIB)
 
 integration: all
 	GREGOR_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q tests/integration
@@ -124,16 +148,19 @@ fuzz: $(addprefix fuzz-long-,$(FUZZERS))
 fuzz-smoke-%: $(FUZZ_DIR)/fuzz_%
 	@mkdir -p $(FUZZ_DIR)/corpus-$*
 	@echo "fuzz_$*: $(FUZZ_SMOKE_SECONDS) s"
-	@$< -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=0 $(FUZZ_DIR)/corpus-$* \
+	@$< -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=0 -artifact_prefix=$(FUZZ_DIR)/ \
+	    $(FUZZ_DIR)/corpus-$* \
 	    $(FUZZ_SEEDS_$*) > $(FUZZ_DIR)/$*.log 2>&1 || { cat $(FUZZ_DIR)/$*.log; exit 1; }
 	@tail -n 1 $(FUZZ_DIR)/$*.log
 
 fuzz-long-%: $(FUZZ_DIR)/fuzz_%
 	@mkdir -p $(FUZZ_DIR)/corpus-$*
-	$< -max_total_time=$(FUZZ_SECONDS) $(FUZZ_DIR)/corpus-$* $(FUZZ_SEEDS_$*)
+	$< -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus-$* \
+	    $(FUZZ_SEEDS_$*)
 
 test: deps-check
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory crash-test
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory unit-asan

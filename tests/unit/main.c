@@ -17,6 +17,9 @@ static const struct {
     {"crc32c", crc32c_suite},
     {"compress", compress_suite},
     {"batch", batch_suite},
+    {"index", index_suite},
+    {"checkpoint", checkpoint_suite},
+    {"log", log_suite},
 };
 
 int main(int argc, char **argv)

@@ -9,5 +9,8 @@ Suite *config_suite(void);
 Suite *crc32c_suite(void);
 Suite *compress_suite(void);
 Suite *batch_suite(void);
+Suite *index_suite(void);
+Suite *checkpoint_suite(void);
+Suite *log_suite(void);
 
 #endif
