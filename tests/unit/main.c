@@ -20,6 +20,7 @@ static const struct {
     {"index", index_suite},
     {"checkpoint", checkpoint_suite},
     {"log", log_suite},
+    {"cleaner", cleaner_suite},
 };
 
 int main(int argc, char **argv)

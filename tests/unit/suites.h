@@ -12,5 +12,6 @@ Suite *batch_suite(void);
 Suite *index_suite(void);
 Suite *checkpoint_suite(void);
 Suite *log_suite(void);
+Suite *cleaner_suite(void);
 
 #endif
