@@ -33,7 +33,10 @@ LIBS := -lz -llz4 -lsnappy -lzstd -pthread -lm
 SCHEMAS := $(sort $(wildcard proto/schema/*.def))
 GEN_C := $(BUILD)/gen/proto/messages.c
 GEN_H := $(BUILD)/gen/proto/messages.h
-$(GEN_H): $(GEN_C)
+# Test support (random messages, a table of every type): unit tests only.
+GEN_TEST_C := $(BUILD)/gen/proto/messages_test.c
+
+$(GEN_H) $(GEN_TEST_C): $(GEN_C)
 $(GEN_C): proto/gen.py $(SCHEMAS)
 	@mkdir -p $(dir $@)
 	$(PYTHON) proto/gen.py --out-dir $(BUILD)/gen/proto $(SCHEMAS)
@@ -59,6 +62,10 @@ $(BUILD)/obj/gen/messages.o: $(GEN_C) $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+$(BUILD)/obj/gen/messages_test.o: $(GEN_TEST_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
 $(LIBGREGOR): $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -77,7 +84,8 @@ $(BIN)/gregorctl: $(call obj,$(CTL_SRC)) $(LIBGREGOR)
 
 # The unit tests link the broker's modules too (all but its main()).
 BROKER_LIB_OBJ := $(call obj,$(filter-out broker/main.c,$(BROKER_SRC)))
-$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(BROKER_LIB_OBJ) $(LIBGREGOR)
+$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(BROKER_LIB_OBJ) $(BUILD)/obj/gen/messages_test.o \
+                     $(LIBGREGOR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_EVENT) $(LIBS)
 
 # Programs that exercise the library from outside the unit runner.

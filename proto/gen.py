@@ -5,7 +5,9 @@
 
 writes DIR/messages.h (types and prototypes) and DIR/messages.c (init, decode,
 encode and size functions for every message, one function per struct per
-direction), using the runtime helpers of proto/codec.h.
+direction), using the runtime helpers of proto/codec.h; and, for the tests
+only, DIR/messages_test.h and DIR/messages_test.c (X_fill_random for every
+struct and a table of every message type with its versions).
 
 Schema language
 ===============
@@ -23,11 +25,14 @@ Block headers (at column 0):
     request  NAME key=N versions=RANGE [flexible=RANGE]   an API request body
     response NAME key=N versions=RANGE [flexible=RANGE]   an API response body
     header   NAME versions=RANGE [flexible=RANGE]         a frame header
-    data     NAME versions=RANGE [flexible=RANGE]         any other versioned message
+    data     NAME versions=RANGE [flexible=RANGE] [record=N]
+                                                         any other versioned message;
+                                                         record=N: a KRaft metadata log
+                                                         record of record type N
     struct   NAME                                         a reusable struct (a field type)
 
 `flexible` defaults to none. A request and a response with the same key must
-agree on versions and flexible versions.
+agree on versions and flexible versions. Record types are unique.
 
 Field lines (indented under their block):
 
@@ -46,7 +51,7 @@ VERSIONS and RANGE: `vN+` (N and later), `vN-M`, `vN`, or `none`; the leading
     nullable      the field may be null in RANGE (bare: in all its versions).
                   Nullable strings/bytes/arrays use length -1 (compact: 0);
                   a nullable struct is preceded by an int8 marker, -1 or 1.
-                  `records` is always nullable.
+                  `records` is nullable unless it says nullable=none.
     tag=N         a tagged field, in the field's versions unless tagged=RANGE
                   says otherwise (the other versions then carry it in line).
                   Tagged fields are written in ascending tag order, and only
@@ -238,6 +243,7 @@ class Struct:
         self.fields = []
         self.nested = {}  # name -> inline Struct (top-level blocks only)
         self.key = None
+        self.record = None  # metadata log record type (data blocks only)
         self.versions = ALL_VERSIONS
         self.flexible = Range(1, 0)
         self.c = None
@@ -352,7 +358,7 @@ class Schema:
         allowed = {'request': ('key', 'versions', 'flexible'),
                    'response': ('key', 'versions', 'flexible'),
                    'header': ('versions', 'flexible'),
-                   'data': ('versions', 'flexible'),
+                   'data': ('versions', 'flexible', 'record'),
                    'struct': ()}[kind]
         attrs = parse_attrs(tokens[2:], loc, allowed)
         if kind in ('request', 'response'):
@@ -361,6 +367,10 @@ class Schema:
             block.key = int(attrs['key'])
             if not name.endswith(kind.capitalize()):
                 raise SchemaError(loc, f'a {kind} name must end in {kind.capitalize()}')
+        if 'record' in attrs:
+            if not attrs['record'].isdigit() or int(attrs['record']) > 0x7FFF:
+                raise SchemaError(loc, 'record=N needs a record type 0..32767')
+            block.record = int(attrs['record'])
         if block.is_message:
             if 'versions' not in attrs:
                 raise SchemaError(loc, f'{kind} needs versions=RANGE')
@@ -495,6 +505,13 @@ class Schema:
             if req.versions != resp.versions or req.flexible != resp.flexible:
                 raise SchemaError(resp.loc, f'{resp.name} versions differ from {req.name}')
         self.requests, self.responses = requests, responses
+        records = {}
+        for b in self.blocks:
+            if b.record is not None:
+                if b.record in records:
+                    raise SchemaError(b.loc, f'record type {b.record} already used by {records[b.record].name}')
+                records[b.record] = b
+        self.records = records
         names = {}
         for b in self.blocks:
             for s in [b] + list(b.nested.values()):
@@ -547,7 +564,9 @@ def default_c(f):
     if f.is_array or f.is_struct or t in ('bytes', 'records') or t == 'uuid':
         if d is None:
             return None
-        if d != 'null' or t == 'uuid':
+        if t == 'uuid' and not f.is_array:
+            raise SchemaError(f.loc, f'{f.name}: a uuid field has no default (it is all zeros)')
+        if d != 'null':
             raise SchemaError(f.loc, f'{f.name}: the only default a {f.type} can have is null')
         if f.nullable.empty():
             raise SchemaError(f.loc, f'{f.name}: default=null on a field that is never nullable')
@@ -875,7 +894,8 @@ class StructGen:
     def finish(self, o, head):
         """Closes a function, marking parameters it did not use."""
         body = '\n'.join(o.lines[head:])
-        unused = [p for p in self.params if not re.search(rf'\b{p}\b', body)]
+        # A member access (m->version) is not a use of the parameter.
+        unused = [p for p in self.params if not re.search(rf'(?<!->)(?<!\.)\b{p}\b', body)]
         for i, p in enumerate(unused):
             o.lines.insert(head + i, f'    (void){p};')
         o('}')
@@ -1214,6 +1234,8 @@ def generate(schema, sources):
             what = f'{s.kind} {s.name}'
             if s.key is not None:
                 what += f', API key {s.key}'
+            if s.record is not None:
+                what += f', metadata record type {s.record}'
             what += f', versions {s.versions}, flexible {s.flexible}'
         elif s.kind == 'struct':
             what = f'struct {s.name}'
@@ -1257,6 +1279,9 @@ def generate(schema, sources):
             c()
             c.lines.extend(body.rstrip('\n').split('\n'))
 
+    records = sorted(schema.records.values(), key=lambda b: b.record)
+    if records:
+        emit_record_decls(h, records)
     h('#endif')
 
     # ---- the API table and the dispatchers ----
@@ -1347,6 +1372,401 @@ def generate(schema, sources):
         c('        return 0;')
         c('    }')
         c('}')
+    if records:
+        emit_record_funcs(c, records)
+    return h.text(), c.text()
+
+
+# ---- the KRaft metadata log records ----
+
+def record_enum(block):
+    """TopicRecord -> GR_METADATA_RECORD_TOPIC."""
+    base = block.name[:-len('Record')] if block.name.endswith('Record') else block.name
+    return f'GR_METADATA_RECORD_{snake(base).upper()}'
+
+
+def emit_record_decls(h, records):
+    h('/*')
+    h(' * ---- metadata log records ----')
+    h(' * In the KRaft metadata log, and in metadata snapshots, the value of every')
+    h(' * record is a frame: uvarint frame version (GR_METADATA_FRAME_VERSION),')
+    h(' * uvarint record type (below), uvarint record version, then the record')
+    h(' * body in that version. gr_metadata_record_* read and write whole frames.')
+    h(' */')
+    h('#define GR_METADATA_FRAME_VERSION 1')
+    h()
+    h('/* Record types of the metadata log records defined here. */')
+    h('enum {')
+    for b in records:
+        h(f'    {record_enum(b)} = {b.record},')
+    h('};')
+    h()
+    h('typedef struct {')
+    h('    int16_t type;')
+    h('    const char *name;')
+    h('    int16_t min_version, max_version;')
+    h('} gr_metadata_record_info;')
+    h()
+    h('/* The record type with this number, or NULL if it is not defined. */')
+    h('const gr_metadata_record_info *gr_metadata_record_lookup(int16_t type);')
+    h('/*')
+    h(' * Decodes one framed record: sets *type and *version, allocates the record')
+    h(' * struct of that type from the arena and sets *out (only on success). A')
+    h(' * frame version other than 1 is GR_ERR_MALFORMED; an unknown type or a')
+    h(' * version the type does not have is GR_ERR_VERSION. Like the message')
+    h(' * decoders it need not consume all of r: the caller checks that the')
+    h(' * record value ends where the body does.')
+    h(' */')
+    h('int gr_metadata_record_decode(gr_reader *r, gr_arena *a, int16_t *type, int16_t *version,')
+    h('                              void **out);')
+    h('/* Writes the frame and the body; m points to the record struct of type. */')
+    h('int gr_metadata_record_encode(int16_t type, int16_t version, const void *m, gr_writer *w);')
+    h('/* Bytes gr_metadata_record_encode writes (0 for an unknown type or version). */')
+    h('size_t gr_metadata_record_size(int16_t type, int16_t version, const void *m);')
+    h()
+
+
+def emit_record_funcs(c, records):
+    c()
+    c('/* ---- metadata log records ---- */')
+    c()
+    c('static const gr_metadata_record_info metadata_records[] = {')
+    for b in records:
+        c(f'    {{{record_enum(b)}, "{b.name}", {b.versions.lo}, {b.versions.hi}}},')
+    c('};')
+    c()
+    c('const gr_metadata_record_info *gr_metadata_record_lookup(int16_t type)')
+    c('{')
+    c('    switch (type) {')
+    for i, b in enumerate(records):
+        c(f'    case {record_enum(b)}: return &metadata_records[{i}];')
+    c('    default: return NULL;')
+    c('    }')
+    c('}')
+    c()
+    c('static size_t metadata_frame_size(int16_t type, int16_t version)')
+    c('{')
+    c('    return gr_uvarint_size(GR_METADATA_FRAME_VERSION) + gr_uvarint_size((uint32_t)type) +')
+    c('           gr_uvarint_size((uint32_t)version);')
+    c('}')
+    c()
+    c('int gr_metadata_record_decode(gr_reader *r, gr_arena *a, int16_t *type, int16_t *version,')
+    c('                              void **out)')
+    c('{')
+    c('    uint32_t frame, t, v;')
+    c('    TRY(gr_read_uvarint(r, &frame));')
+    c('    TRY(gr_read_uvarint(r, &t));')
+    c('    TRY(gr_read_uvarint(r, &v));')
+    c('    if (frame != GR_METADATA_FRAME_VERSION)')
+    c('        return GR_ERR_MALFORMED;')
+    c('    if (t > INT16_MAX || v > INT16_MAX)')
+    c('        return GR_ERR_VERSION;')
+    c('    *type = (int16_t)t;')
+    c('    *version = (int16_t)v;')
+    c('    switch (*type) {')
+    for b in records:
+        c(f'    case {record_enum(b)}: {{')
+        c(f'        {b.c} *m = gr_arena_alloc(a, sizeof *m);')
+        c('        if (!m)')
+        c('            return GR_ERR_NOMEM;')
+        c(f'        int err = {b.c}_decode(m, r, *version, a);')
+        c('        if (err == GR_OK)')
+        c('            *out = m;')
+        c('        return err;')
+        c('    }')
+    c('    default:')
+    c('        return GR_ERR_VERSION;')
+    c('    }')
+    c('}')
+    c()
+    c('int gr_metadata_record_encode(int16_t type, int16_t version, const void *m, gr_writer *w)')
+    c('{')
+    c('    const gr_metadata_record_info *info = gr_metadata_record_lookup(type);')
+    c('    if (!info || version < info->min_version || version > info->max_version)')
+    c('        return GR_ERR_VERSION;')
+    c('    size_t start = w->len;')
+    c('    gr_write_uvarint(w, GR_METADATA_FRAME_VERSION);')
+    c('    gr_write_uvarint(w, (uint32_t)type);')
+    c('    gr_write_uvarint(w, (uint32_t)version);')
+    c('    int err;')
+    c('    switch (type) {')
+    for b in records:
+        c(f'    case {record_enum(b)}: err = {b.c}_encode(m, version, w); break;')
+    c('    default: err = GR_ERR_VERSION; break;')
+    c('    }')
+    c('    if (err != GR_OK && w->err == GR_OK)')
+    c('        w->len = start; /* refused: leave nothing half-written */')
+    c('    return err;')
+    c('}')
+    c()
+    c('size_t gr_metadata_record_size(int16_t type, int16_t version, const void *m)')
+    c('{')
+    c('    const gr_metadata_record_info *info = gr_metadata_record_lookup(type);')
+    c('    if (!info || version < info->min_version || version > info->max_version)')
+    c('        return 0;')
+    c('    switch (type) {')
+    for b in records:
+        c(f'    case {record_enum(b)}: return metadata_frame_size(type, version) + {b.c}_size(m, version);')
+    c('    default: return 0;')
+    c('    }')
+    c('}')
+
+
+# ---- test support: random messages and a table of every message type ----
+
+def fill_value(o, f, lv):
+    """Statements setting one value (a field or an array item) at random."""
+    t = f.type
+    if f.is_struct:
+        o(f'{f.struct.c}_fill_random(&{lv}, version, a, rng);')
+    elif t == 'bool':
+        o(f'{lv} = (gr_test_rand(rng) & 1) != 0;')
+    elif t == 'float64':
+        o(f'{lv} = (double)(int32_t)gr_test_rand(rng) / 16.0;')
+    elif t == 'uuid':
+        o(f'test_uuid(&{lv}, rng);')
+    elif t == 'string':
+        o(f'{lv} = test_str(a, rng);')
+    elif t in ('bytes', 'records'):
+        o(f'{lv} = test_bytes(a, rng);')
+    else:
+        o(f'{lv} = ({c_type(f)})test_int(rng);')
+
+
+def emit_fill(o, s):
+    g = StructGen(s)
+    ctx = g.ctx
+    o(f'void {s.c}_fill_random({s.c} *m, int16_t version, gr_arena *a, uint64_t *rng)')
+    o('{')
+    o.indent()
+    o('(void)version, (void)a, (void)rng;')
+    o(f'{s.c}_init(m);')
+    for f in s.fields:
+        present = f.versions.cond(ctx)
+        if present == 'false':
+            continue
+        lv = f'm->{f.c}'
+
+        def body(out, f=f, lv=lv):
+            tagged = f.tagged_versions().cond(f.versions & ctx)
+            if tagged != 'false':
+                # A tagged field stays at its default half of the time.
+                cond = 'gr_test_rand(rng) & 1' if tagged == 'true' else \
+                    f'!({tagged}) || (gr_test_rand(rng) & 1)'
+                out(f'if ({cond}) {{')
+                out.indent()
+            nul = f.nullable.cond(f.versions & ctx)
+            if nul != 'false':
+                c = 'gr_test_rand(rng) % 4 == 0'
+                out(f'if ({c if nul == "true" else f"({nul}) && {c}"}) {{')
+                out.indent()
+                if f.is_array:
+                    out(f'{lv} = NULL;')
+                    out(f'{lv}_count = -1;')
+                elif f.is_struct:
+                    out(f'{lv}_present = false;')
+                elif f.type == 'string':
+                    out(f'{lv} = GR_STR_NULL;')
+                else:
+                    out(f'{lv} = GR_BYTES_NULL;')
+                out.dedent()
+                out('} else {')
+                out.indent()
+            if f.is_array:
+                out(f'int32_t n = (int32_t)(gr_test_rand(rng) % 4);')
+                out(f'{lv} = gr_arena_calloc(a, (size_t)n, sizeof *{lv});')
+                out(f'{lv}_count = {lv} ? n : 0;')
+                out(f'for (int32_t i = 0; i < {lv}_count; i++) {{')
+                out.indent()
+                fill_value(out, f, f'{lv}[i]')
+                out.dedent()
+                out('}')
+            else:
+                fill_value(out, f, lv)
+                if f.is_struct and not f.nullable.empty():
+                    out(f'{lv}_present = true;')
+            if nul != 'false':
+                out.dedent()
+                out('}')
+            if tagged != 'false':
+                out.dedent()
+                out('}')
+
+        o(f'/* {f.name} */')
+        if present == 'true':
+            o('{')
+            o.indent()
+            body(o)
+            o.dedent()
+            o('}')
+        else:
+            o(f'if ({present}) {{')
+            o.indent()
+            body(o)
+            o.dedent()
+            o('}')
+    o.dedent()
+    o('}')
+
+
+def generate_test(schema):
+    structs = schema.all_structs()
+    messages = [b for b in schema.blocks if b.is_message]
+    banner = [
+        '/*',
+        ' * Generated from proto/schema by proto/gen.py. Do not edit.',
+        ' * Test support for the codec of proto/messages.h: random messages and a',
+        ' * table of every message type. Linked into the tests, not the library.',
+        ' */',
+    ]
+    h = Out()
+    for line in banner:
+        h(line)
+    h('#ifndef GR_PROTO_MESSAGES_TEST_H')
+    h('#define GR_PROTO_MESSAGES_TEST_H')
+    h()
+    h('#include <stddef.h>')
+    h('#include <stdint.h>')
+    h()
+    h('#include "common/buf.h"')
+    h('#include "proto/messages.h"')
+    h()
+    h('/* The next number of a deterministic generator (splitmix64) seeded by *state. */')
+    h('uint64_t gr_test_rand(uint64_t *state);')
+    h()
+    h('/*')
+    h(' * X_fill_random(m, version, a, rng) initializes m, then gives every field')
+    h(' * that version carries a random value: integers of every magnitude, strings')
+    h(' * and bytes of 0..20 bytes, arrays of 0..3 items, null a quarter of the time')
+    h(' * where the version allows null, and tagged fields left at their default half')
+    h(' * of the time. Strings, bytes and arrays are allocated from a.')
+    h(' */')
+    for st in structs:
+        h(f'void {st.c}_fill_random({st.c} *m, int16_t version, gr_arena *a, uint64_t *rng);')
+    h()
+    h('/* Every message type (requests, responses, headers and data), uniformly. */')
+    h('typedef struct {')
+    h('    const char *name;')
+    h('    const char *kind; /* "request", "response", "header" or "data" */')
+    h('    int16_t key;      /* the API key or metadata record type; -1: none */')
+    h('    int16_t min_version, max_version;')
+    h('    size_t struct_size;')
+    h('    void (*fill_random)(void *m, int16_t version, gr_arena *a, uint64_t *rng);')
+    h('    int (*decode)(void *m, gr_reader *r, int16_t version, gr_arena *a);')
+    h('    int (*encode)(const void *m, int16_t version, gr_writer *w);')
+    h('    size_t (*size)(const void *m, int16_t version);')
+    h('} gr_message_type;')
+    h()
+    h('extern const gr_message_type gr_message_types[];')
+    h('extern const size_t gr_message_types_count;')
+    h()
+    h('#endif')
+
+    c = Out()
+    for line in banner:
+        c(line)
+    c('#include "proto/messages_test.h"')
+    c()
+    c('#include <string.h>')
+    c()
+    c('uint64_t gr_test_rand(uint64_t *state)')
+    c('{')
+    c('    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));')
+    c('    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);')
+    c('    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);')
+    c('    return z ^ (z >> 31);')
+    c('}')
+    helpers = {
+        'test_int': [
+            '/* Zero, -1, small, 16-bit and full-width values, so every varint length shows up. */',
+            'static uint64_t test_int(uint64_t *rng)',
+            '{',
+            '    uint64_t r = gr_test_rand(rng);',
+            '    switch (r & 7) {',
+            '    case 0: return 0;',
+            '    case 1: return UINT64_MAX;',
+            '    case 2: return (r >> 8) & 0x7f;',
+            '    case 3: return (r >> 8) & 0xffff;',
+            '    default: return gr_test_rand(rng);',
+            '    }',
+            '}',
+        ],
+        'test_uuid': [
+            'static void test_uuid(gr_uuid *u, uint64_t *rng)',
+            '{',
+            '    memset(u, 0, sizeof *u);',
+            '    if (gr_test_rand(rng) % 4 == 0)',
+            '        return; /* the zero uuid is common on the wire */',
+            '    for (size_t i = 0; i < sizeof u->b; i++)',
+            '        u->b[i] = (uint8_t)gr_test_rand(rng);',
+            '}',
+        ],
+        'test_str': [
+            'static gr_str test_str(gr_arena *a, uint64_t *rng)',
+            '{',
+            '    int32_t len = (int32_t)(gr_test_rand(rng) % 21);',
+            '    char *p = gr_arena_alloc(a, (size_t)len + 1);',
+            '    if (!p)',
+            '        return (gr_str){NULL, 0};',
+            '    for (int32_t i = 0; i < len; i++)',
+            "        p[i] = (char)('a' + gr_test_rand(rng) % 26);",
+            '    return (gr_str){p, len};',
+            '}',
+        ],
+        'test_bytes': [
+            'static gr_bytes test_bytes(gr_arena *a, uint64_t *rng)',
+            '{',
+            '    int32_t len = (int32_t)(gr_test_rand(rng) % 21);',
+            '    uint8_t *p = gr_arena_alloc(a, (size_t)len + 1);',
+            '    if (!p)',
+            '        return (gr_bytes){NULL, 0};',
+            '    for (int32_t i = 0; i < len; i++)',
+            '        p[i] = (uint8_t)gr_test_rand(rng);',
+            '    return (gr_bytes){p, len};',
+            '}',
+        ],
+    }
+    used = set()
+    for st in structs:
+        for f in st.fields:
+            if not f.is_struct:
+                used.add({'bool': None, 'float64': None, 'uuid': 'test_uuid', 'string': 'test_str',
+                          'bytes': 'test_bytes', 'records': 'test_bytes'}.get(f.type, 'test_int'))
+    for name, lines in helpers.items():
+        if name in used:  # no unused static functions
+            c()
+            for line in lines:
+                c(line)
+    for st in structs:
+        c()
+        emit_fill(c, st)
+    for b in messages:
+        c()
+        c(f'static void {b.c}_fill_any(void *m, int16_t v, gr_arena *a, uint64_t *rng)')
+        c('{')
+        c(f'    {b.c}_fill_random(m, v, a, rng);')
+        c('}')
+        c(f'static int {b.c}_decode_any(void *m, gr_reader *r, int16_t v, gr_arena *a)')
+        c('{')
+        c(f'    return {b.c}_decode(m, r, v, a);')
+        c('}')
+        c(f'static int {b.c}_encode_any(const void *m, int16_t v, gr_writer *w)')
+        c('{')
+        c(f'    return {b.c}_encode(m, v, w);')
+        c('}')
+        c(f'static size_t {b.c}_size_any(const void *m, int16_t v)')
+        c('{')
+        c(f'    return {b.c}_size(m, v);')
+        c('}')
+    c()
+    c('const gr_message_type gr_message_types[] = {')
+    for b in messages:
+        key = b.key if b.key is not None else b.record if b.record is not None else -1
+        c(f'    {{"{b.name}", "{b.kind}", {key}, {b.versions.lo}, {b.versions.hi}, sizeof({b.c}),')
+        c(f'     {b.c}_fill_any, {b.c}_decode_any, {b.c}_encode_any, {b.c}_size_any}},')
+    c('};')
+    c()
+    c('const size_t gr_message_types_count = sizeof gr_message_types / sizeof gr_message_types[0];')
     return h.text(), c.text()
 
 
@@ -1361,6 +1781,7 @@ def main():
             schema.parse_file(path)
         schema.resolve()
         header, source = generate(schema, args.schemas)
+        test_header, test_source = generate_test(schema)
     except SchemaError as e:
         print(f'gen.py: {e}', file=sys.stderr)
         return 1
@@ -1368,7 +1789,8 @@ def main():
         print(f'gen.py: {e}', file=sys.stderr)
         return 1
     os.makedirs(args.out_dir, exist_ok=True)
-    for name, text in (('messages.h', header), ('messages.c', source)):
+    for name, text in (('messages.h', header), ('messages.c', source),
+                       ('messages_test.h', test_header), ('messages_test.c', test_source)):
         path = os.path.join(args.out_dir, name)
         tmp = path + '.tmp'
         with open(tmp, 'w', encoding='utf-8') as f:

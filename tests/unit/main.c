@@ -13,6 +13,7 @@ static const struct {
 } suites[] = {
     {"buf", buf_suite},
     {"proto", proto_suite},
+    {"proto_all", proto_all_suite},
     {"config", config_suite},
     {"crc32c", crc32c_suite},
     {"compress", compress_suite},

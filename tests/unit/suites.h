@@ -5,6 +5,7 @@
 
 Suite *buf_suite(void);
 Suite *proto_suite(void);
+Suite *proto_all_suite(void);
 Suite *config_suite(void);
 Suite *crc32c_suite(void);
 Suite *compress_suite(void);
