@@ -36,8 +36,8 @@ GEN_H := $(BUILD)/gen/proto/messages.h
 # Test support (random messages, a table of every type): unit tests only.
 GEN_TEST_C := $(BUILD)/gen/proto/messages_test.c
 
-$(GEN_H) $(GEN_TEST_C): $(GEN_C)
-$(GEN_C): proto/gen.py $(SCHEMAS)
+# One run of the generator writes all three files (a grouped target).
+$(GEN_C) $(GEN_H) $(GEN_TEST_C) &: proto/gen.py $(SCHEMAS)
 	@mkdir -p $(dir $@)
 	$(PYTHON) proto/gen.py --out-dir $(BUILD)/gen/proto $(SCHEMAS)
 
