@@ -9,14 +9,14 @@
  * UNKNOWN_TOPIC_OR_PARTITION (or UNKNOWN_TOPIC_ID when asked for by id, and
  * INVALID_TOPIC_EXCEPTION when its name is not a legal topic name).
  */
-#include "broker/request.h"
+#include "broker/api.h"
 #include "common/errors.h"
 #include "common/logging.h"
 #include "common/names.h"
 
 int gr_handle_metadata(gr_request *req, gr_writer *out)
 {
-    gr_broker *b = req->broker;
+    gr_broker *b = req->ctx;
     gr_metadata_request body;
     int rc = gr_metadata_request_decode(&body, &req->body, req->api_version, &req->arena);
     if (rc != GR_OK) {

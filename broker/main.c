@@ -2,12 +2,15 @@
  * main.c - gregor-broker: reads the configuration, claims its log directory
  * and serves clients until SIGINT or SIGTERM.
  */
+#include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
+#include "broker/api.h"
 #include "broker/broker.h"
-#include "broker/server.h"
+#include "common/netserver.h"
 #include "common/logging.h"
 #include "common/version.h"
 
@@ -21,6 +24,50 @@ static void usage(FILE *f)
             "Serves Kafka clients. Settings use Kafka's server.properties names; they come\n"
             "from GREGOR_<KEY> environment variables (node.id -> GREGOR_NODE_ID), then the\n"
             "--config file, then --override flags, each overriding the one before.\n");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    GR_INFO("broker", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    event_base_loopexit(arg, NULL);
+}
+
+/* Serves clients until SIGINT or SIGTERM. */
+static int serve(gr_broker *b)
+{
+    gr_listener binds[GR_BROKER_MAX_LISTENERS];
+    for (int i = 0; i < b->nlisteners; i++)
+        binds[i] = b->listeners[i].bind;
+    gr_netserver_config cfg = {
+        .listeners = binds,
+        .nlisteners = b->nlisteners,
+        .max_request_bytes = b->socket_request_max_bytes,
+        .idle_ms = gr_config_long(b->config, "connections.max.idle.ms"),
+        .num_threads = b->num_network_threads,
+        .apis = &gr_broker_apis,
+        .ctx = b,
+        .subsystem = "broker",
+    };
+    struct event_base *base = event_base_new();
+    if (!base)
+        return -1;
+    int rc = -1;
+    struct event *sig_int = evsignal_new(base, SIGINT, on_signal, base);
+    struct event *sig_term = evsignal_new(base, SIGTERM, on_signal, base);
+    gr_netserver *server = NULL;
+    if (sig_int && sig_term && event_add(sig_int, NULL) == 0 && event_add(sig_term, NULL) == 0 &&
+        (server = gr_netserver_new(base, &cfg)) && gr_netserver_start(server) == 0) {
+        GR_INFO("broker", "node %d ready", b->node_id);
+        rc = event_base_dispatch(base) < 0 ? -1 : 0;
+    }
+    gr_netserver_free(server);
+    if (sig_int)
+        event_free(sig_int);
+    if (sig_term)
+        event_free(sig_term);
+    event_base_free(base);
+    return rc;
 }
 
 /* Serving many clients needs many descriptors: take what the hard limit allows. */
@@ -65,11 +112,7 @@ int main(int argc, char **argv)
         return 1;
 
     raise_fd_limit();
-    gr_server *server = gr_server_new(&broker);
-    if (!server)
-        return 1;
-    int rc = gr_server_run(server);
-    gr_server_free(server);
+    int rc = serve(&broker);
     gr_config_free(broker.config);
     GR_INFO("broker", "node %d stopped", broker.node_id);
     return rc == 0 ? 0 : 1;

@@ -15,6 +15,7 @@ static const struct {
     {"proto", proto_suite},
     {"proto_all", proto_all_suite},
     {"config", config_suite},
+    {"netserver", netserver_suite},
     {"crc32c", crc32c_suite},
     {"compress", compress_suite},
     {"batch", batch_suite},

@@ -7,6 +7,7 @@ Suite *buf_suite(void);
 Suite *proto_suite(void);
 Suite *proto_all_suite(void);
 Suite *config_suite(void);
+Suite *netserver_suite(void);
 Suite *crc32c_suite(void);
 Suite *compress_suite(void);
 Suite *batch_suite(void);

@@ -1,5 +1,5 @@
-/* server.c - see server.h for the threading model and framing rules. */
-#include "broker/server.h"
+/* netserver.c - see netserver.h for the threading model and framing rules. */
+#include "common/netserver.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,7 +13,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,28 +20,30 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "broker/request.h"
+#include "common/api_versions.h"
 #include "common/logging.h"
 
 /* Stop reading from a client whose unsent responses exceed this. */
 #define OUTPUT_HIGH_WATER (16u << 20)
 /* The smallest request header: api key, api version, correlation id. */
 #define MIN_HEADER 8
+#define MAX_LISTENERS 16
 
 typedef struct worker worker;
-typedef struct conn conn;
-static void conn_free(conn *c, worker *w);
+typedef struct gr_conn conn;
 
-struct conn {
+struct gr_conn {
     worker *w;
     struct bufferevent *bev;
-    conn *prev, *next; /* the worker's connection list */
+    conn *prev, *next;   /* the worker's connection list */
+    gr_request *pending; /* the request a handler has not completed yet */
+    bool throttled;      /* reading paused until responses drain */
     int listener;
     uint64_t id;
     char peer[INET6_ADDRSTRLEN + 8];
 };
 
-/* What the acceptor sends a worker through its handoff pipe. */
+/* What the acceptor sends a network thread through its handoff pipe. */
 typedef struct {
     int fd;
     int listener;
@@ -50,45 +51,54 @@ typedef struct {
     socklen_t addrlen;
 } handoff;
 
+/* A network thread, or (num_threads == 0) the caller's own loop. */
 struct worker {
-    gr_server *srv;
+    gr_netserver *srv;
     int index;
     struct event_base *base;
     pthread_t thread;
+    bool own_thread;
     int pipe_rd, pipe_wr;
     struct event *handoff_ev;
     conn *conns;
     size_t nconns;
 };
 
-struct gr_server {
-    gr_broker *broker;
+typedef struct {
+    gr_netserver *srv;
+    int index;
+} listener_ctx;
+
+struct gr_netserver {
+    gr_netserver_config cfg;
     struct event_base *base;
-    struct evconnlistener *listeners[GR_BROKER_MAX_LISTENERS];
-    worker *workers;
+    struct evconnlistener *listeners[MAX_LISTENERS];
+    listener_ctx lctx[MAX_LISTENERS];
+    worker *workers; /* cfg.num_threads of them, or one sharing base */
     int nworkers;
+    int started;
     unsigned next_worker;
-    struct event *sig_int, *sig_term;
     atomic_uint_fast64_t next_conn_id;
 };
 
-/* ---- connections ---- */
-
-/* Closes and frees c. A non-NULL `why` is a protocol violation, logged as a
- * warning; clients going away is routine and logged at debug level. */
-static void conn_close(conn *c, const char *why)
+const gr_api_handler *gr_api_table_lookup(const gr_api_table *t, int16_t key)
 {
-    worker *w = c->w;
-    if (why)
-        GR_WARN("net", "closing connection %llu from %s: %s", (unsigned long long)c->id, c->peer,
-                why);
-    else
-        GR_DEBUG("net", "connection %llu from %s closed", (unsigned long long)c->id, c->peer);
-    conn_free(c, w);
+    for (size_t i = 0; i < t->count; i++)
+        if (t->handlers[i].key == key)
+            return &t->handlers[i];
+    return NULL;
 }
 
-static void conn_free(conn *c, worker *w)
+/* ---- connections ---- */
+
+static void conn_free(conn *c)
 {
+    worker *w = c->w;
+    if (c->pending) {
+        /* The handler still holds the request: it is freed on completion. */
+        c->pending->conn = NULL;
+        c->pending = NULL;
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -98,6 +108,26 @@ static void conn_free(conn *c, worker *w)
     w->nconns--;
     bufferevent_free(c->bev);
     free(c);
+}
+
+/* Closes and frees c. A non-NULL `why` is a protocol violation, logged as a
+ * warning; clients going away is routine and logged at debug level. */
+static void conn_close(conn *c, const char *why)
+{
+    if (why)
+        GR_WARN("net", "closing connection %llu from %s: %s", (unsigned long long)c->id, c->peer,
+                why);
+    else
+        GR_DEBUG("net", "connection %llu from %s closed", (unsigned long long)c->id, c->peer);
+    conn_free(c);
+}
+
+static void update_reading(conn *c)
+{
+    if (c->pending || c->throttled)
+        bufferevent_disable(c->bev, EV_READ);
+    else
+        bufferevent_enable(c->bev, EV_READ);
 }
 
 static void free_response(const void *data, size_t len, void *arg)
@@ -123,37 +153,53 @@ static int queue_frame(conn *c, gr_writer *w)
     return 0;
 }
 
-/* Answers an ApiVersions request whose version we do not support, as Kafka
- * does: response header v0 and a v0 body carrying UNSUPPORTED_VERSION and
- * the versions we do support, so the client can retry with one of them. */
-static int answer_unsupported_api_versions(conn *c, int32_t correlation_id)
-{
-    gr_writer w;
-    gr_writer_init(&w, 256);
-    gr_write_i32(&w, 0);
-    gr_write_i32(&w, correlation_id);
-    int rc = gr_api_versions_unsupported(&w);
-    if (rc == GR_OK)
-        rc = queue_frame(c, &w);
-    gr_writer_free(&w);
-    return rc;
-}
-
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Handles one complete frame. Returns 0, or -1 if the connection was closed. */
+static const char *api_name(int16_t key)
+{
+    const gr_api_info *info = gr_api_lookup(key);
+    return info ? info->name : "?";
+}
+
+static void request_free(gr_request *req)
+{
+    gr_writer_free(&req->out);
+    gr_arena_free(&req->arena);
+    free(req);
+}
+
+/* Sends (or not) the response of a finished request. Returns 0, or -1 if
+ * the connection was closed. */
+static int finish(conn *c, gr_request *req, int rc)
+{
+    char why[160];
+    if (rc == GR_HANDLED && queue_frame(c, &req->out) != 0)
+        rc = GR_CLOSE;
+    if (rc == GR_CLOSE)
+        snprintf(why, sizeof why, "cannot handle %s v%d request (correlation id %d)",
+                 api_name(req->api_key), req->api_version, req->header.correlation_id);
+    request_free(req);
+    if (rc == GR_CLOSE) {
+        conn_close(c, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Handles one complete frame. Returns 0 when the frame is done with, 1 when
+ * a handler kept it pending, -1 when the connection was closed. */
 static int handle_frame(conn *c, const uint8_t *frame, size_t size)
 {
-    gr_broker *b = c->w->srv->broker;
+    gr_netserver *s = c->w->srv;
     char why[160];
     int16_t key = (int16_t)(frame[0] << 8 | frame[1]);
     int16_t version = (int16_t)(frame[2] << 8 | frame[3]);
     int32_t correlation_id = (int32_t)be32(frame + 4);
 
-    const gr_api_handler *h = gr_api_handler_lookup(key);
+    const gr_api_handler *h = gr_api_table_lookup(s->cfg.apis, key);
     if (!h) {
         snprintf(why, sizeof why, "unknown api key %d", key);
         conn_close(c, why);
@@ -163,63 +209,77 @@ static int handle_frame(conn *c, const uint8_t *frame, size_t size)
         if (key == GR_API_API_VERSIONS) {
             GR_INFO("net", "ApiVersions v%d from %s is not supported: answering with v0", version,
                     c->peer);
-            if (answer_unsupported_api_versions(c, correlation_id) != 0) {
+            gr_writer w;
+            gr_writer_init(&w, 64);
+            gr_write_i32(&w, 0);
+            gr_write_i32(&w, correlation_id);
+            int rc = gr_api_versions_unsupported(s->cfg.apis, &w);
+            if (rc != GR_OK || queue_frame(c, &w) != 0) {
+                gr_writer_free(&w);
                 conn_close(c, "cannot encode response");
                 return -1;
             }
+            gr_writer_free(&w);
             return 0;
         }
         snprintf(why, sizeof why, "unsupported version %d of api key %d (%s)", version, key,
-                 gr_api_lookup(key) ? gr_api_lookup(key)->name : "?");
+                 api_name(key));
         conn_close(c, why);
         return -1;
     }
 
-    gr_request req = {.broker = b, .api_key = key, .api_version = version,
-                      .listener = c->listener, .peer = c->peer};
-    gr_arena_init(&req.arena);
+    gr_request *req = calloc(1, sizeof *req);
+    if (!req) {
+        conn_close(c, "out of memory");
+        return -1;
+    }
+    req->ctx = s->cfg.ctx;
+    req->apis = s->cfg.apis;
+    req->api_key = key;
+    req->api_version = version;
+    req->listener = c->listener;
+    req->peer = c->peer;
+    req->conn = c;
+    gr_arena_init(&req->arena);
     gr_reader r;
     gr_reader_init(&r, frame, size);
-    int rc = gr_request_header_decode(&req.header, &r, gr_request_header_version(key, version),
-                                      &req.arena);
+    int rc = gr_request_header_decode(&req->header, &r, gr_request_header_version(key, version),
+                                      &req->arena);
     if (rc != GR_OK) {
-        gr_arena_free(&req.arena);
+        request_free(req);
         snprintf(why, sizeof why, "malformed request header (%s)", gr_err_str(rc));
         conn_close(c, why);
         return -1;
     }
-    gr_reader_init(&req.body, frame + r.pos, size - r.pos);
+    gr_reader_init(&req->body, frame + r.pos, size - r.pos);
 
-    gr_writer out;
-    gr_writer_init(&out, 256);
-    gr_write_i32(&out, 0); /* size, patched by queue_frame */
+    gr_writer_init(&req->out, 256);
+    gr_write_i32(&req->out, 0); /* size, patched by queue_frame */
     gr_response_header rh;
     gr_response_header_init(&rh);
     rh.correlation_id = correlation_id;
-    gr_response_header_encode(&rh, gr_response_header_version(key, version), &out);
+    gr_response_header_encode(&rh, gr_response_header_version(key, version), &req->out);
 
-    rc = h->handle(&req, &out);
-    if (rc == GR_HANDLED && queue_frame(c, &out) != 0)
-        rc = GR_CLOSE;
-    gr_writer_free(&out);
-    gr_arena_free(&req.arena);
-    if (rc == GR_CLOSE) {
-        snprintf(why, sizeof why, "cannot handle %s v%d request (correlation id %d)",
-                 gr_api_lookup(key) ? gr_api_lookup(key)->name : "?", version, correlation_id);
-        conn_close(c, why);
-        return -1;
+    rc = h->handle(req, &req->out);
+    if (rc == GR_PENDING) {
+        /* The frame stays in the input buffer, which does not move while
+         * reading is paused, so the handler's views into it stay valid. */
+        c->pending = req;
+        update_reading(c);
+        return 1;
     }
-    return 0;
+    return finish(c, req, rc) == 0 ? 0 : -1;
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+/* Processes every complete frame buffered on c. */
+static void conn_process(conn *c)
 {
-    conn *c = arg;
+    struct bufferevent *bev = c->bev;
     struct evbuffer *in = bufferevent_get_input(bev);
-    int32_t max = c->w->srv->broker->socket_request_max_bytes;
+    int32_t max = c->w->srv->cfg.max_request_bytes;
     char why[128];
 
-    for (;;) {
+    while (!c->pending && !c->throttled) {
         size_t avail = evbuffer_get_length(in);
         if (avail < 4)
             return;
@@ -243,33 +303,68 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
             return;
         }
         bufferevent_setwatermark(bev, EV_READ, 0, 0);
-        evbuffer_drain(in, 4);
-        const uint8_t *frame = evbuffer_pullup(in, size);
+        const uint8_t *frame = evbuffer_pullup(in, 4 + (ssize_t)size);
         if (!frame) {
             conn_close(c, "out of memory buffering request");
             return;
         }
-        if (handle_frame(c, frame, (size_t)size) != 0)
+        int rc = handle_frame(c, frame + 4, (size_t)size);
+        if (rc < 0)
             return; /* c is gone */
-        evbuffer_drain(in, (size_t)size);
+        if (rc > 0)
+            return; /* pending: the frame is drained on completion */
+        evbuffer_drain(in, 4 + (size_t)size);
 
         if (evbuffer_get_length(bufferevent_get_output(bev)) > OUTPUT_HIGH_WATER) {
             /* The client is not reading its responses: stop reading its
              * requests until they drain (conn_write_cb resumes). */
-            bufferevent_disable(bev, EV_READ);
+            c->throttled = true;
+            update_reading(c);
             bufferevent_setwatermark(bev, EV_WRITE, OUTPUT_HIGH_WATER / 2, 0);
             return;
         }
     }
 }
 
+struct event_base *gr_request_base(const gr_request *req)
+{
+    return req->conn ? req->conn->w->base : NULL;
+}
+
+void gr_request_complete(gr_request *req, int rc)
+{
+    conn *c = req->conn;
+    if (!c) { /* the client went away while we were working */
+        request_free(req);
+        return;
+    }
+    /* The request's frame is still at the front of the input buffer. */
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    uint8_t hdr[4];
+    evbuffer_copyout(in, hdr, 4);
+    size_t size = be32(hdr);
+    c->pending = NULL;
+    if (finish(c, req, rc) != 0)
+        return;
+    evbuffer_drain(in, 4 + size);
+    update_reading(c);
+    conn_process(c); /* frames that arrived meanwhile */
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_process(arg);
+}
+
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
-    if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+    if (c->throttled) {
+        c->throttled = false;
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-        bufferevent_enable(bev, EV_READ);
-        conn_read_cb(bev, c); /* frames already buffered */
+        update_reading(c);
+        conn_process(c); /* frames already buffered */
     }
 }
 
@@ -280,11 +375,11 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_TIMEOUT) {
         GR_INFO("net", "closing connection %llu from %s: idle longer than connections.max.idle.ms",
                 (unsigned long long)c->id, c->peer);
-        conn_free(c, c->w);
+        conn_free(c);
     } else if (what & BEV_EVENT_ERROR) {
         GR_DEBUG("net", "connection %llu from %s failed: %s", (unsigned long long)c->id, c->peer,
                  strerror(EVUTIL_SOCKET_ERROR()));
-        conn_free(c, c->w);
+        conn_free(c);
     } else if (what & BEV_EVENT_EOF) {
         conn_close(c, NULL);
     }
@@ -327,7 +422,7 @@ static void conn_open(worker *w, const handoff *h)
     }
     int one = 1;
     setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int64_t idle_ms = gr_config_long(w->srv->broker->config, "connections.max.idle.ms");
+    int64_t idle_ms = w->srv->cfg.idle_ms;
     if (idle_ms > 0) {
         struct timeval tv = {idle_ms / 1000, (idle_ms % 1000) * 1000};
         bufferevent_set_timeouts(c->bev, &tv, NULL);
@@ -340,11 +435,11 @@ static void conn_open(worker *w, const handoff *h)
     w->conns = c;
     w->nconns++;
     GR_DEBUG("net", "connection %llu from %s on listener %s, network thread %d",
-             (unsigned long long)c->id, c->peer, w->srv->broker->listeners[c->listener].bind.name,
+             (unsigned long long)c->id, c->peer, w->srv->cfg.listeners[c->listener].name,
              w->index);
 }
 
-/* ---- workers ---- */
+/* ---- network threads ---- */
 
 static void handoff_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -353,10 +448,9 @@ static void handoff_cb(evutil_socket_t fd, short what, void *arg)
     handoff h;
     for (;;) {
         ssize_t n = read(fd, &h, sizeof h);
-        if (n == (ssize_t)sizeof h)
-            conn_open(w, &h);
-        else
+        if (n != (ssize_t)sizeof h)
             return; /* EAGAIN: drained (writes of < PIPE_BUF bytes are atomic) */
+        conn_open(w, &h);
     }
 }
 
@@ -365,15 +459,16 @@ static void *worker_main(void *arg)
     worker *w = arg;
     event_base_dispatch(w->base);
     while (w->conns)
-        conn_free(w->conns, w);
+        conn_free(w->conns);
     return NULL;
 }
 
-static int worker_init(gr_server *s, worker *w, int index)
+static int worker_init(gr_netserver *s, worker *w, int index)
 {
     int fds[2];
     w->srv = s;
     w->index = index;
+    w->own_thread = true;
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
         return -1;
     w->pipe_rd = fds[0];
@@ -392,22 +487,19 @@ static int worker_init(gr_server *s, worker *w, int index)
 
 /* ---- acceptor ---- */
 
-typedef struct {
-    gr_server *srv;
-    int index;
-} listener_ctx;
-
-static listener_ctx g_listener_ctx[GR_BROKER_MAX_LISTENERS];
-
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
     (void)l;
     listener_ctx *lc = arg;
-    gr_server *s = lc->srv;
+    gr_netserver *s = lc->srv;
     handoff h = {.fd = fd, .listener = lc->index, .addrlen = (socklen_t)salen};
     memcpy(&h.addr, sa, (size_t)salen < sizeof h.addr ? (size_t)salen : sizeof h.addr);
     worker *w = &s->workers[s->next_worker++ % (unsigned)s->nworkers];
+    if (!w->own_thread) {
+        conn_open(w, &h);
+        return;
+    }
     if (write(w->pipe_wr, &h, sizeof h) != (ssize_t)sizeof h) {
         GR_ERROR("net", "cannot hand a connection to network thread %d: %s", w->index,
                  strerror(errno));
@@ -419,22 +511,13 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
     (void)l;
     (void)arg;
-    int err = EVUTIL_SOCKET_ERROR();
     /* EMFILE and friends are transient: keep listening, say why. */
-    GR_WARN("net", "accept failed: %s", evutil_socket_error_to_string(err));
+    GR_WARN("net", "accept failed: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
 
-static void signal_cb(evutil_socket_t sig, short what, void *arg)
+static struct evconnlistener *bind_listener(gr_netserver *s, int index)
 {
-    (void)what;
-    gr_server *s = arg;
-    GR_INFO("broker", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    event_base_loopexit(s->base, NULL);
-}
-
-static struct evconnlistener *bind_listener(gr_server *s, int index)
-{
-    const gr_listener *l = &s->broker->listeners[index].bind;
+    const gr_listener *l = &s->cfg.listeners[index];
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
@@ -446,10 +529,10 @@ static struct evconnlistener *bind_listener(gr_server *s, int index)
                  gai_strerror(rc));
         return NULL;
     }
-    g_listener_ctx[index] = (listener_ctx){s, index};
+    s->lctx[index] = (listener_ctx){s, index};
     struct evconnlistener *ev = NULL;
     for (struct addrinfo *ai = res; ai && !ev; ai = ai->ai_next)
-        ev = evconnlistener_new_bind(s->base, accept_cb, &g_listener_ctx[index],
+        ev = evconnlistener_new_bind(s->base, accept_cb, &s->lctx[index],
                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
                                          LEV_OPT_REUSEABLE,
                                      4096, ai->ai_addr, (int)ai->ai_addrlen);
@@ -460,89 +543,100 @@ static struct evconnlistener *bind_listener(gr_server *s, int index)
         return NULL;
     }
     evconnlistener_set_error_cb(ev, accept_error_cb);
-    GR_INFO("net", "listening on %s://%s:%d", l->name, l->host, l->port);
+    GR_INFO("net", "listening on %s://%s:%d", l->name, l->host, gr_netserver_port(s, index));
     return ev;
 }
 
-gr_server *gr_server_new(gr_broker *broker)
+int gr_netserver_port(const gr_netserver *s, int listener)
 {
-    static int threads_enabled;
-    if (!threads_enabled && evthread_use_pthreads() != 0) {
+    if (listener < 0 || listener >= s->cfg.nlisteners || !s->listeners[listener])
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    evutil_socket_t fd = evconnlistener_get_fd(s->listeners[listener]);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+gr_netserver *gr_netserver_new(struct event_base *base, const gr_netserver_config *cfg)
+{
+    static atomic_int threads_enabled;
+    if (cfg->nlisteners > MAX_LISTENERS) {
+        GR_ERROR("net", "at most %d listeners", MAX_LISTENERS);
+        return NULL;
+    }
+    if (cfg->num_threads > 0 && !atomic_exchange(&threads_enabled, 1) &&
+        evthread_use_pthreads() != 0) {
         GR_ERROR("net", "libevent has no thread support");
         return NULL;
     }
-    threads_enabled = 1;
-
-    gr_server *s = calloc(1, sizeof *s);
+    gr_netserver *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->broker = broker;
+    s->cfg = *cfg;
+    s->base = base;
     atomic_init(&s->next_conn_id, 1);
-    s->base = event_base_new();
-    s->nworkers = broker->num_network_threads;
+    s->nworkers = cfg->num_threads > 0 ? cfg->num_threads : 1;
     s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
-    if (!s->base || !s->workers)
+    if (!s->workers)
         goto fail;
     for (int i = 0; i < s->nworkers; i++)
         s->workers[i].pipe_rd = s->workers[i].pipe_wr = -1;
-    for (int i = 0; i < s->nworkers; i++)
-        if (worker_init(s, &s->workers[i], i) != 0) {
-            GR_ERROR("net", "cannot start network thread %d", i);
-            goto fail;
-        }
-    for (int i = 0; i < broker->nlisteners; i++)
+    if (cfg->num_threads == 0) {
+        s->workers[0] = (worker){.srv = s, .base = base, .pipe_rd = -1, .pipe_wr = -1};
+    } else {
+        for (int i = 0; i < s->nworkers; i++)
+            if (worker_init(s, &s->workers[i], i) != 0) {
+                GR_ERROR("net", "cannot set up network thread %d", i);
+                goto fail;
+            }
+    }
+    for (int i = 0; i < cfg->nlisteners; i++)
         if (!(s->listeners[i] = bind_listener(s, i)))
             goto fail;
-    s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
-    s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
-    if (!s->sig_int || !s->sig_term || event_add(s->sig_int, NULL) || event_add(s->sig_term, NULL))
-        goto fail;
     return s;
 fail:
-    gr_server_free(s);
+    gr_netserver_free(s);
     return NULL;
 }
 
-int gr_server_run(gr_server *s)
+int gr_netserver_start(gr_netserver *s)
 {
-    int started = 0;
-    for (; started < s->nworkers; started++)
-        if (pthread_create(&s->workers[started].thread, NULL, worker_main, &s->workers[started]))
-            break;
-    int rc = 0;
-    if (started < s->nworkers) {
-        GR_ERROR("net", "cannot start network threads");
-        rc = -1;
-    } else {
-        GR_INFO("broker", "node %d serving with %d network threads", s->broker->node_id,
-                s->nworkers);
-        event_base_dispatch(s->base);
-    }
-    for (int i = 0; i < s->broker->nlisteners; i++)
-        if (s->listeners[i]) {
-            evconnlistener_free(s->listeners[i]);
-            s->listeners[i] = NULL;
+    for (; s->started < s->nworkers; s->started++) {
+        worker *w = &s->workers[s->started];
+        if (w->own_thread && pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            GR_ERROR("net", "cannot start network thread %d", s->started);
+            return -1;
         }
-    for (int i = 0; i < started; i++) {
-        event_base_loopexit(s->workers[i].base, NULL);
-        pthread_join(s->workers[i].thread, NULL);
     }
-    return rc;
+    GR_INFO(s->cfg.subsystem ? s->cfg.subsystem : "net", "serving with %d network thread%s",
+            s->cfg.num_threads > 0 ? s->cfg.num_threads : 0, s->cfg.num_threads == 1 ? "" : "s");
+    return 0;
 }
 
-void gr_server_free(gr_server *s)
+void gr_netserver_free(gr_netserver *s)
 {
     if (!s)
         return;
-    for (int i = 0; i < GR_BROKER_MAX_LISTENERS; i++)
+    for (int i = 0; i < MAX_LISTENERS; i++)
         if (s->listeners[i])
             evconnlistener_free(s->listeners[i]);
-    if (s->sig_int)
-        event_free(s->sig_int);
-    if (s->sig_term)
-        event_free(s->sig_term);
     for (int i = 0; s->workers && i < s->nworkers; i++) {
         worker *w = &s->workers[i];
+        if (!w->own_thread) {
+            while (w->conns)
+                conn_free(w->conns);
+            continue;
+        }
+        if (i < s->started) {
+            event_base_loopexit(w->base, NULL);
+            pthread_join(w->thread, NULL);
+        }
         if (w->handoff_ev)
             event_free(w->handoff_ev);
         if (w->base)
@@ -553,7 +647,5 @@ void gr_server_free(gr_server *s)
             close(w->pipe_wr);
     }
     free(s->workers);
-    if (s->base)
-        event_base_free(s->base);
     free(s);
 }

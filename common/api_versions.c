@@ -1,39 +1,25 @@
 /*
- * api_versions.c - the API table and the ApiVersions handler.
+ * api_versions.c - the ApiVersions handler, shared by broker and controller.
  *
- * gr_api_handlers is the single list of what this broker serves. Dispatch
- * looks handlers up in it and ApiVersions advertises it, so the broker can
- * never advertise an API or version it does not actually handle.
+ * It advertises exactly the server's API table, the same table dispatch
+ * uses, so a server can never advertise an API or version it does not
+ * handle.
  */
+#include "common/api_versions.h"
+
 #include <ctype.h>
 
-#include "broker/request.h"
 #include "common/errors.h"
 #include "common/logging.h"
 
-const gr_api_handler gr_api_handlers[] = {
-    {GR_API_METADATA, 0, 12, gr_handle_metadata},
-    {GR_API_API_VERSIONS, 0, 4, gr_handle_api_versions},
-};
-const size_t gr_api_handlers_count = sizeof gr_api_handlers / sizeof gr_api_handlers[0];
-
-const gr_api_handler *gr_api_handler_lookup(int16_t key)
-{
-    for (size_t i = 0; i < gr_api_handlers_count; i++)
-        if (gr_api_handlers[i].key == key)
-            return &gr_api_handlers[i];
-    return NULL;
-}
-
 /* Fills the api_keys array from the handler table; NULL on allocation failure. */
-static gr_api_versions_response_api_version *advertised(gr_arena *a)
+static gr_api_versions_response_api_version *advertised(const gr_api_table *apis, gr_arena *a)
 {
-    gr_api_versions_response_api_version *v =
-        gr_arena_calloc(a, gr_api_handlers_count, sizeof *v);
-    for (size_t i = 0; v && i < gr_api_handlers_count; i++) {
-        v[i].api_key = gr_api_handlers[i].key;
-        v[i].min_version = gr_api_handlers[i].min_version;
-        v[i].max_version = gr_api_handlers[i].max_version;
+    gr_api_versions_response_api_version *v = gr_arena_calloc(a, apis->count, sizeof *v);
+    for (size_t i = 0; v && i < apis->count; i++) {
+        v[i].api_key = apis->handlers[i].key;
+        v[i].min_version = apis->handlers[i].min_version;
+        v[i].max_version = apis->handlers[i].max_version;
     }
     return v;
 }
@@ -41,9 +27,9 @@ static gr_api_versions_response_api_version *advertised(gr_arena *a)
 /* As Kafka does, the answer to an ApiVersions version we do not know lists
  * only ApiVersions itself: enough for the client to retry with a version we
  * support, and the same bytes whatever else the broker serves. */
-int gr_api_versions_unsupported(gr_writer *out)
+int gr_api_versions_unsupported(const gr_api_table *apis, gr_writer *out)
 {
-    const gr_api_handler *self = gr_api_handler_lookup(GR_API_API_VERSIONS);
+    const gr_api_handler *self = gr_api_table_lookup(apis, GR_API_API_VERSIONS);
     gr_api_versions_response_api_version entry = {
         .api_key = self->key, .min_version = self->min_version, .max_version = self->max_version};
     gr_api_versions_response resp;
@@ -87,10 +73,10 @@ int gr_handle_api_versions(gr_request *req, gr_writer *out)
         return gr_api_versions_response_encode(&resp, req->api_version, out) == GR_OK ? GR_HANDLED
                                                                                        : GR_CLOSE;
     }
-    resp.api_keys = advertised(&req->arena);
+    resp.api_keys = advertised(req->apis, &req->arena);
     if (!resp.api_keys)
         return GR_CLOSE;
-    resp.api_keys_count = (int32_t)gr_api_handlers_count;
+    resp.api_keys_count = (int32_t)req->apis->count;
     resp.throttle_time_ms = 0;
     return gr_api_versions_response_encode(&resp, req->api_version, out) == GR_OK ? GR_HANDLED
                                                                                    : GR_CLOSE;
