@@ -1356,22 +1356,21 @@ int gr_log_delete_records(gr_log *log, int64_t offset, int64_t now_ms)
     return rc;
 }
 
-int gr_log_truncate_to(gr_log *log, int64_t offset, int64_t now_ms)
+/* Removes every offset >= offset; with `reset`, removes everything and
+ * restarts the log empty at offset (which may lie beyond the end). */
+static int truncate_locked(gr_log *log, int64_t offset, int64_t now_ms, bool reset)
 {
-    if (offset < 0)
-        return GR_LOG_ERR_INVALID;
-    pthread_mutex_lock(&log->mu);
     int rc = GR_LOG_OK;
     int64_t leo = end_offset(log);
-    if (offset >= leo)
+    if (offset >= leo && !reset)
         goto out;
-    GR_INFO(SUB, "%s: truncating to offset %" PRId64 " (log end offset %" PRId64 ")", log->name,
-            offset, leo);
+    GR_INFO(SUB, "%s: %s offset %" PRId64 " (log end offset %" PRId64 ")", log->name,
+            reset ? "restarting empty at" : "truncating to", offset, leo);
     /* k: the first segment that goes entirely. */
     size_t k = log->nsegs;
     while (k > 0 && log->segs[k - 1]->base_offset >= offset)
         k--;
-    bool full = offset < log->log_start_offset || k == 0;
+    bool full = reset || offset < log->log_start_offset || k == 0;
     if (full)
         k = 0;
     /* Retire from the end so that the survivors stay a prefix. */
@@ -1423,6 +1422,25 @@ int gr_log_truncate_to(gr_log *log, int64_t offset, int64_t now_ms)
         rc = GR_LOG_ERR_IO;
     }
 out:
+    return rc;
+}
+
+int gr_log_truncate_to(gr_log *log, int64_t offset, int64_t now_ms)
+{
+    if (offset < 0)
+        return GR_LOG_ERR_INVALID;
+    pthread_mutex_lock(&log->mu);
+    int rc = truncate_locked(log, offset, now_ms, false);
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+int gr_log_reset(gr_log *log, int64_t offset, int64_t now_ms)
+{
+    if (offset < 0)
+        return GR_LOG_ERR_INVALID;
+    pthread_mutex_lock(&log->mu);
+    int rc = truncate_locked(log, offset, now_ms, true);
     pthread_mutex_unlock(&log->mu);
     return rc;
 }

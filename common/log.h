@@ -207,6 +207,10 @@ int gr_log_delete_records(gr_log *log, int64_t offset, int64_t now_ms);
  * ranges above offset (they never do above the high watermark). */
 int gr_log_truncate_to(gr_log *log, int64_t offset, int64_t now_ms);
 
+/* Removes everything and restarts the log, empty, at offset (which may lie
+ * beyond the end): a replica that installs a snapshot does this. */
+int gr_log_reset(gr_log *log, int64_t offset, int64_t now_ms);
+
 /* ---- leader epochs ---- */
 
 typedef struct {

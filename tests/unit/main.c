@@ -23,6 +23,7 @@ static const struct {
     {"checkpoint", checkpoint_suite},
     {"log", log_suite},
     {"cleaner", cleaner_suite},
+    {"metadata", metadata_suite},
 };
 
 int main(int argc, char **argv)

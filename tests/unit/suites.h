@@ -15,5 +15,6 @@ Suite *index_suite(void);
 Suite *checkpoint_suite(void);
 Suite *log_suite(void);
 Suite *cleaner_suite(void);
+Suite *metadata_suite(void);
 
 #endif

@@ -772,6 +772,36 @@ START_TEST(test_truncate_to_zero)
 }
 END_TEST
 
+/* A replica installing a snapshot restarts its log, empty, past its end. */
+START_TEST(test_reset_beyond_end)
+{
+    gr_log_config c = small_cfg();
+    gr_log *log = open_log(&c, T0);
+    for (int i = 0; i < 5; i++)
+        append(log, 2, 300, T0, 4, T0);
+    ck_assert_int_eq(gr_log_end_offset(log), 10);
+    ck_assert_int_eq(gr_log_reset(log, 100, T0), GR_LOG_OK);
+    ck_assert_int_eq(gr_log_start_offset(log), 100);
+    ck_assert_int_eq(gr_log_end_offset(log), 100);
+    ck_assert_int_eq(gr_log_segment_count(log), 1);
+    ck_assert_int_eq(gr_log_latest_epoch(log), -1);
+    gr_log_read_result r;
+    ck_assert_int_eq(gr_log_read(log, 5, 1000, INT64_MAX, &r), GR_LOG_ERR_OUT_OF_RANGE);
+    size_t len;
+    uint8_t *b = make_batch(100, 3, 20, T0, 9, &len);
+    gr_log_append_result res;
+    ck_assert_int_eq(gr_log_append_replica(log, b, len, T0, &res), GR_LOG_OK);
+    free(b);
+    gr_log_close(log, T0);
+    log = open_log(&c, T0);
+    ck_assert_int_eq(gr_log_start_offset(log), 100);
+    ck_assert_int_eq(gr_log_end_offset(log), 103);
+    ck_assert_int_eq(read_all(log), 3);
+    ck_assert_int_eq(gr_log_latest_epoch(log), 9);
+    gr_log_close(log, T0);
+}
+END_TEST
+
 START_TEST(test_epoch_cache)
 {
     gr_log_config c;
@@ -1209,6 +1239,7 @@ Suite *log_suite(void)
     tcase_add_test(tc, test_read_bounds);
     tcase_add_test(tc, test_read_every_offset_through_index);
     tcase_add_test(tc, test_replica_append);
+    tcase_add_test(tc, test_reset_beyond_end);
     tcase_add_test(tc, test_timestamp_lookup);
     suite_add_tcase(s, tc);
 
