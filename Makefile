@@ -85,8 +85,16 @@ $(BIN)/gregorctl: $(call obj,$(CTL_SRC)) $(LIBGREGOR)
 # The unit tests link the broker's modules too (all but its main()).
 BROKER_LIB_OBJ := $(call obj,$(filter-out broker/main.c,$(BROKER_SRC)))
 $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(BROKER_LIB_OBJ) $(BUILD)/obj/gen/messages_test.o \
-                     $(LIBGREGOR)
+                     $(BUILD)/obj/tests/sim/memlog.o $(LIBGREGOR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_EVENT) $(LIBS)
+
+# ---- deterministic simulation of the Raft quorum ----
+SIM_SRC := $(wildcard tests/sim/*.c)
+SIM_SEEDS ?= 10000
+SIM_JOBS ?= 2
+
+$(BUILD)/raft-sim: $(call obj,$(SIM_SRC)) $(LIBGREGOR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Programs that exercise the library from outside the unit runner.
 $(BUILD)/log-crash: $(BUILD)/obj/tests/crash/log_crash.o $(LIBGREGOR)
@@ -95,7 +103,8 @@ $(BUILD)/log-bench: $(BUILD)/obj/tests/bench/log_bench.o $(LIBGREGOR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # ---- tests ----
-.PHONY: all run test deps deps-check unit unit-asan integration crash-test fuzz fuzz-smoke clean bench
+.PHONY: all run test deps deps-check unit unit-asan integration crash-test sim sim-soak fuzz \
+        fuzz-smoke clean bench
 
 deps:
 	@tools/deps.sh install
@@ -109,6 +118,14 @@ unit: $(BUILD)/unit-tests
 # The same unit tests, built and run under AddressSanitizer + UndefinedBehaviorSanitizer.
 unit-asan:
 	$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin SAN=1 unit
+
+# Raft under loss, duplication, reordering, partitions and crash-restarts;
+# a failing seed prints the command that replays it.
+sim: $(BUILD)/raft-sim
+	$(BUILD)/raft-sim --seeds $(SIM_SEEDS) --jobs $(SIM_JOBS)
+
+sim-soak: $(BUILD)/raft-sim
+	$(BUILD)/raft-sim --soak --jobs $(SIM_JOBS)
 
 # A writer appends and is SIGKILLed at random moments; every restart must
 # recover a log holding everything fsynced, with no partial batch.
@@ -160,6 +177,7 @@ fuzz-long-%: $(FUZZ_DIR)/fuzz_%
 
 test: deps-check
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory sim
 	$(MAKE) --no-print-directory crash-test
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory fuzz-smoke

@@ -24,6 +24,7 @@ static const struct {
     {"log", log_suite},
     {"cleaner", cleaner_suite},
     {"metadata", metadata_suite},
+    {"raft", raft_suite},
 };
 
 int main(int argc, char **argv)

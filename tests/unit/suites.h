@@ -16,5 +16,6 @@ Suite *checkpoint_suite(void);
 Suite *log_suite(void);
 Suite *cleaner_suite(void);
 Suite *metadata_suite(void);
+Suite *raft_suite(void);
 
 #endif
