@@ -82,6 +82,9 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
+    /* A peer closing its socket must be an error on the write, not the
+     * death of the process. */
+    signal(SIGPIPE, SIG_IGN);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);

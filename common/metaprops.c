@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/logging.h"
 
 static int mkdir_p(const char *dir)
@@ -68,8 +69,6 @@ int gr_write_file_atomic(const char *path, const void *data, size_t len)
 
 void gr_uuid_random_base64(char out[23])
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t b[16];
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
         for (size_t i = 0; i < sizeof b; i++) /* getrandom cannot fail for 16 bytes after boot */
@@ -77,10 +76,38 @@ void gr_uuid_random_base64(char out[23])
     }
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* IETF variant */
+    gr_uuid_base64(b, out);
+}
+
+void gr_cluster_id_default(const char *configured, const char *voters,
+                           char out[GR_CLUSTER_ID_MAX])
+{
+    out[0] = 0;
+    if (configured && configured[0]) {
+        snprintf(out, GR_CLUSTER_ID_MAX, "%s", configured);
+    } else if (voters && voters[0]) {
+        /* Four CRC-32Cs of the voter list with different seeds: not a
+         * secret, just the same 16 bytes on every node. */
+        uint8_t b[16];
+        for (uint32_t i = 0; i < 4; i++) {
+            uint32_t c = gr_crc32c(0x9e3779b9u * (i + 1), voters, strlen(voters));
+            b[4 * i] = (uint8_t)(c >> 24);
+            b[4 * i + 1] = (uint8_t)(c >> 16);
+            b[4 * i + 2] = (uint8_t)(c >> 8);
+            b[4 * i + 3] = (uint8_t)c;
+        }
+        gr_uuid_base64(b, out);
+    }
+}
+
+void gr_uuid_base64(const uint8_t b[16], char out[23])
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     int o = 0;
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < sizeof b; i++) {
+    for (size_t i = 0; i < 16; i++) {
         acc = (acc << 8) | b[i];
         bits += 8;
         while (bits >= 6) {

@@ -16,6 +16,7 @@ static const struct {
     {"proto_all", proto_all_suite},
     {"config", config_suite},
     {"netserver", netserver_suite},
+    {"kclient", kclient_suite},
     {"crc32c", crc32c_suite},
     {"compress", compress_suite},
     {"batch", batch_suite},

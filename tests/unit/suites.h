@@ -8,6 +8,7 @@ Suite *proto_suite(void);
 Suite *proto_all_suite(void);
 Suite *config_suite(void);
 Suite *netserver_suite(void);
+Suite *kclient_suite(void);
 Suite *crc32c_suite(void);
 Suite *compress_suite(void);
 Suite *batch_suite(void);
