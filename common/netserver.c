@@ -260,7 +260,12 @@ static int handle_frame(conn *c, const uint8_t *frame, size_t size)
     rh.correlation_id = correlation_id;
     gr_response_header_encode(&rh, gr_response_header_version(key, version), &req->out);
 
+    req->early_rc = -1;
+    req->in_handler = true;
     rc = h->handle(req, &req->out);
+    req->in_handler = false;
+    if (rc == GR_PENDING && req->early_rc >= 0)
+        rc = req->early_rc; /* completed from inside the handler */
     if (rc == GR_PENDING) {
         /* The frame stays in the input buffer, which does not move while
          * reading is paused, so the handler's views into it stay valid. */
@@ -333,6 +338,10 @@ struct event_base *gr_request_base(const gr_request *req)
 
 void gr_request_complete(gr_request *req, int rc)
 {
+    if (req->in_handler) { /* handle_frame finishes it when the handler returns */
+        req->early_rc = rc;
+        return;
+    }
     conn *c = req->conn;
     if (!c) { /* the client went away while we were working */
         request_free(req);

@@ -82,12 +82,15 @@ struct gr_request {
     const char *peer; /* "host:port" of the client, for log lines */
     gr_writer out;  /* the response frame being built; handlers append the body */
     struct gr_conn *conn; /* private: NULL once the connection has gone */
+    bool in_handler;      /* private: the handler is still on the stack */
+    int early_rc;         /* private: completed before the handler returned (-1: not) */
 };
 
 /* Completes a request a handler left GR_PENDING: rc is GR_HANDLED (req->out
  * holds the body), GR_NO_RESPONSE or GR_CLOSE. Must run on the thread of
- * the connection. If the client has gone meanwhile the request is just
- * freed. req is freed in every case. */
+ * the connection; it may even run before the handler has returned
+ * GR_PENDING (a state machine that answers at once). If the client has gone
+ * meanwhile the request is just freed. req is freed in every case. */
 void gr_request_complete(gr_request *req, int rc);
 
 /* The event base of the request's connection thread: where a pending
