@@ -76,15 +76,17 @@ $(BIN)/gregor-broker: $(call obj,$(BROKER_SRC)) $(LIBGREGOR)
 
 $(BIN)/gregor-controller: $(call obj,$(CONTROLLER_SRC)) $(LIBGREGOR)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_EVENT) $(LIBS)
 
 $(BIN)/gregorctl: $(call obj,$(CTL_SRC)) $(LIBGREGOR)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_EVENT) $(LIBS)
 
-# The unit tests link the broker's modules too (all but its main()).
+# The unit tests link the binaries' modules too (all but their main()).
 BROKER_LIB_OBJ := $(call obj,$(filter-out broker/main.c,$(BROKER_SRC)))
-$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(BROKER_LIB_OBJ) $(BUILD)/obj/gen/messages_test.o \
+CONTROLLER_LIB_OBJ := $(call obj,$(filter-out controller/main.c,$(CONTROLLER_SRC)))
+$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(BROKER_LIB_OBJ) $(CONTROLLER_LIB_OBJ) \
+                     $(BUILD)/obj/gen/messages_test.o \
                      $(BUILD)/obj/tests/sim/memlog.o $(LIBGREGOR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_EVENT) $(LIBS)
 

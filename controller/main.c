@@ -1,32 +1,133 @@
 /*
- * main.c - gregor-controller: a member of the Raft metadata quorum.
- *
- * The quorum itself arrives with the controller issue; for now the binary
- * answers --version and --help so that packaging and scripts can rely on it.
+ * main.c - gregor-controller: a voter of the metadata quorum, and the
+ * active controller while it leads it (see controller.h).
  */
+#include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/logging.h"
 #include "common/version.h"
+#include "controller/controller.h"
+
+extern char **environ;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: gregor-controller [--config FILE] [--override key=value ...]\n"
-               "\n"
-               "A member of the metadata quorum (not implemented yet in this release).\n");
+    fprintf(f,
+            "usage: gregor-controller [--config FILE] [--override key=value ...]\n"
+            "\n"
+            "A voter of the metadata quorum. Settings use Kafka's names (node.id,\n"
+            "listeners=CONTROLLER://host:port, controller.quorum.voters=1@host:port,...,\n"
+            "metadata.log.dir); they come from GREGOR_<KEY> environment variables, then\n"
+            "the --config file, then --override flags, each overriding the one before.\n");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    GR_INFO("controller", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    event_base_loopexit(arg, NULL);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gr_controller_tick(arg);
+}
+
+static int serve(gr_controller *c)
+{
+    c->base = event_base_new();
+    if (!c->base)
+        return -1;
+    c->sm = (gr_metadata_sm){.ctx = c,
+                             .applied = gr_controller_applied,
+                             .reloaded = gr_controller_reloaded,
+                             .role = gr_controller_role};
+    c->activation_offset = -1;
+    gr_quorum_config qc = {
+        .node_id = c->node_id,
+        .voters = c->voters,
+        .n_voters = (size_t)c->nvoters,
+        .dir = c->metadata_dir,
+        .cluster_id = c->cluster_id,
+        .snapshot_bytes =
+            gr_config_long(c->config, "metadata.log.max.record.bytes.between.snapshots"),
+        .sm = gr_metadata_sm_callbacks(&c->sm),
+    };
+    gr_raft_config_defaults(&qc.raft);
+    qc.raft.election_timeout_ms = gr_config_int(c->config, "controller.quorum.election.timeout.ms");
+    qc.raft.fetch_timeout_ms = gr_config_int(c->config, "controller.quorum.fetch.timeout.ms");
+    qc.raft.request_timeout_ms = gr_config_int(c->config, "controller.quorum.request.timeout.ms");
+    qc.raft.retry_backoff_ms = gr_config_int(c->config, "controller.quorum.retry.backoff.ms");
+    gr_netserver_config nc = {
+        .listeners = c->listeners,
+        .nlisteners = c->nlisteners,
+        .max_request_bytes = gr_config_int(c->config, "socket.request.max.bytes"),
+        .idle_ms = gr_config_long(c->config, "connections.max.idle.ms"),
+        .num_threads = 0, /* everything on this loop: see controller.h */
+        .apis = &gr_controller_apis,
+        .ctx = c,
+        .subsystem = "controller",
+    };
+    struct event *sig_int = evsignal_new(c->base, SIGINT, on_signal, c->base);
+    struct event *sig_term = evsignal_new(c->base, SIGTERM, on_signal, c->base);
+    c->ticker = event_new(c->base, -1, EV_PERSIST, on_tick, c);
+    struct timeval tick = {0, 100000};
+    int rc = -1;
+    if (sig_int && sig_term && c->ticker && event_add(sig_int, NULL) == 0 &&
+        event_add(sig_term, NULL) == 0 && event_add(c->ticker, &tick) == 0 &&
+        (c->quorum = gr_quorum_open(c->base, &qc)) &&
+        (c->server = gr_netserver_new(c->base, &nc)) && gr_netserver_start(c->server) == 0) {
+        GR_INFO("controller", "node %d ready, cluster %s", c->node_id, c->cluster_id);
+        rc = event_base_dispatch(c->base) < 0 ? -1 : 0;
+    }
+    gr_controller_deactivate(c);
+    gr_netserver_free(c->server);
+    gr_quorum_close(c->quorum);
+    gr_metadata_image_free(c->sm.img);
+    if (c->ticker)
+        event_free(c->ticker);
+    if (sig_int)
+        event_free(sig_int);
+    if (sig_term)
+        event_free(sig_term);
+    event_base_free(c->base);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("gregor-controller %s\n", GR_VERSION);
-        return 0;
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("gregor-controller %s\n", GR_VERSION);
+            return 0;
+        }
     }
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        usage(stdout);
-        return 0;
+    gr_controller c = {0};
+    c.config = gr_config_new(gr_controller_config_defs, gr_controller_config_ndefs);
+    if (!c.config)
+        return 1;
+    if (gr_config_load(c.config, argc, argv, environ) != 0) {
+        usage(stderr);
+        return 1;
     }
-    usage(stderr);
-    fprintf(stderr, "gregor-controller: the controller quorum is not available in this release\n");
-    return 2;
+    if (gr_controller_configure(&c) != 0)
+        return 1;
+    GR_INFO("controller", "gregor-controller %s starting, node.id=%d", GR_VERSION, c.node_id);
+    gr_config_log(c.config, "config");
+    if (gr_metaprops_ensure(c.metadata_dir, c.node_id, c.cluster_id) != 0)
+        return 1;
+    int rc = serve(&c);
+    gr_config_free(c.config);
+    GR_INFO("controller", "node %d stopped", c.node_id);
+    return rc == 0 ? 0 : 1;
 }

@@ -26,6 +26,8 @@ static const struct {
     {"cleaner", cleaner_suite},
     {"metadata", metadata_suite},
     {"raft", raft_suite},
+    {"topic_config", topic_config_suite},
+    {"control", control_suite},
 };
 
 int main(int argc, char **argv)

@@ -18,5 +18,7 @@ Suite *log_suite(void);
 Suite *cleaner_suite(void);
 Suite *metadata_suite(void);
 Suite *raft_suite(void);
+Suite *topic_config_suite(void);
+Suite *control_suite(void);
 
 #endif
