@@ -1,13 +1,30 @@
 /*
- * api.c - the broker's API table: what it serves, at which versions. The
- * network layer dispatches from it and ApiVersions advertises it.
+ * api.c - the broker's API tables: what it serves, at which versions. The
+ * network layer dispatches from them and ApiVersions advertises them, so a
+ * standalone broker does not advertise the admin APIs it cannot forward.
  */
 #include "broker/api.h"
 #include "common/api_versions.h"
 
-static const gr_api_handler handlers[] = {
+static const gr_api_handler standalone[] = {
     {GR_API_METADATA, 0, 12, gr_handle_metadata},
     {GR_API_API_VERSIONS, 0, 4, gr_handle_api_versions},
+    {GR_API_DESCRIBE_CLUSTER, 0, 1, gr_handle_describe_cluster},
 };
 
-const gr_api_table gr_broker_apis = {handlers, sizeof handlers / sizeof handlers[0]};
+static const gr_api_handler clustered[] = {
+    {GR_API_METADATA, 0, 12, gr_handle_metadata},
+    {GR_API_API_VERSIONS, 0, 4, gr_handle_api_versions},
+    {GR_API_DESCRIBE_CLUSTER, 0, 1, gr_handle_describe_cluster},
+    {GR_API_CREATE_TOPICS, 2, 7, gr_handle_create_topics},
+    {GR_API_DELETE_TOPICS, 1, 6, gr_handle_delete_topics},
+    {GR_API_CREATE_PARTITIONS, 0, 3, gr_handle_create_partitions},
+    {GR_API_DESCRIBE_CONFIGS, 1, 4, gr_handle_describe_configs},
+    {GR_API_ALTER_CONFIGS, 0, 2, gr_handle_alter_configs},
+    {GR_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, gr_handle_incremental_alter_configs},
+    {GR_API_DESCRIBE_QUORUM, 0, 2, gr_handle_describe_quorum},
+};
+
+const gr_api_table gr_broker_apis_standalone = {standalone,
+                                                sizeof standalone / sizeof standalone[0]};
+const gr_api_table gr_broker_apis_cluster = {clustered, sizeof clustered / sizeof clustered[0]};

@@ -1,5 +1,5 @@
 /*
- * api.h - the APIs the broker serves: the table dispatch and ApiVersions
+ * api.h - the APIs the broker serves: the tables dispatch and ApiVersions
  * use (broker/api.c), and one handler per API (broker/api_*.c).
  *
  * Handlers receive the gr_broker as req->ctx.
@@ -10,8 +10,19 @@
 #include "broker/broker.h"
 #include "common/netserver.h"
 
-extern const gr_api_table gr_broker_apis;
+/* A broker alone (no controller.quorum.voters), and one in a cluster. */
+extern const gr_api_table gr_broker_apis_standalone;
+extern const gr_api_table gr_broker_apis_cluster;
 
 int gr_handle_metadata(gr_request *req, gr_writer *out);
+int gr_handle_describe_cluster(gr_request *req, gr_writer *out);
+/* Forwarded to the active controller (api_admin.c). */
+int gr_handle_create_topics(gr_request *req, gr_writer *out);
+int gr_handle_delete_topics(gr_request *req, gr_writer *out);
+int gr_handle_create_partitions(gr_request *req, gr_writer *out);
+int gr_handle_describe_configs(gr_request *req, gr_writer *out);
+int gr_handle_alter_configs(gr_request *req, gr_writer *out);
+int gr_handle_incremental_alter_configs(gr_request *req, gr_writer *out);
+int gr_handle_describe_quorum(gr_request *req, gr_writer *out);
 
 #endif

@@ -32,6 +32,9 @@ typedef struct gr_broker {
     int num_network_threads;
     gr_broker_listener listeners[GR_BROKER_MAX_LISTENERS];
     int nlisteners;
+    /* In a cluster (controller.quorum.voters set): the metadata this broker
+     * follows. NULL for a standalone broker, which serves only itself. */
+    struct gr_cluster *cluster;
 } gr_broker;
 
 /* The broker's configuration definitions (Kafka's names and defaults). */

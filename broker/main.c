@@ -3,6 +3,8 @@
  * and serves clients until SIGINT or SIGTERM.
  */
 #include <event2/event.h>
+#include <event2/thread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 #include "broker/api.h"
 #include "broker/broker.h"
+#include "broker/cluster.h"
 #include "common/netserver.h"
 #include "common/logging.h"
 #include "common/version.h"
@@ -26,11 +29,31 @@ static void usage(FILE *f)
             "--config file, then --override flags, each overriding the one before.\n");
 }
 
+typedef struct {
+    gr_broker *b;
+    struct event_base *base;
+    bool stopping;
+} shell;
+
+static void stop_now(void *arg)
+{
+    shell *sh = arg;
+    event_base_loopexit(sh->base, NULL);
+}
+
+/* The first signal starts a controlled shutdown (in a cluster: leaderships
+ * move first); a second one stops at once. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
+    shell *sh = arg;
     GR_INFO("broker", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    event_base_loopexit(arg, NULL);
+    if (sh->stopping || !sh->b->cluster) {
+        stop_now(sh);
+        return;
+    }
+    sh->stopping = true;
+    gr_cluster_shutdown(sh->b->cluster, stop_now, sh);
 }
 
 /* Serves clients until SIGINT or SIGTERM. */
@@ -45,23 +68,32 @@ static int serve(gr_broker *b)
         .max_request_bytes = b->socket_request_max_bytes,
         .idle_ms = gr_config_long(b->config, "connections.max.idle.ms"),
         .num_threads = b->num_network_threads,
-        .apis = &gr_broker_apis,
+        .apis = gr_config_str(b->config, "controller.quorum.voters")[0] ? &gr_broker_apis_cluster
+                                                                          : &gr_broker_apis_standalone,
         .ctx = b,
         .subsystem = "broker",
     };
+    /* Network threads hand work to this loop (forwarding): it needs locks. */
+    if (evthread_use_pthreads() != 0)
+        return -1;
     struct event_base *base = event_base_new();
     if (!base)
         return -1;
     int rc = -1;
-    struct event *sig_int = evsignal_new(base, SIGINT, on_signal, base);
-    struct event *sig_term = evsignal_new(base, SIGTERM, on_signal, base);
+    shell sh = {.b = b, .base = base};
+    struct event *sig_int = evsignal_new(base, SIGINT, on_signal, &sh);
+    struct event *sig_term = evsignal_new(base, SIGTERM, on_signal, &sh);
     gr_netserver *server = NULL;
+    bool clustered = gr_config_str(b->config, "controller.quorum.voters")[0] != 0;
     if (sig_int && sig_term && event_add(sig_int, NULL) == 0 && event_add(sig_term, NULL) == 0 &&
+        (!clustered || (b->cluster = gr_cluster_start(b, base))) &&
         (server = gr_netserver_new(base, &cfg)) && gr_netserver_start(server) == 0) {
-        GR_INFO("broker", "node %d ready", b->node_id);
+        GR_INFO("broker", "node %d ready%s", b->node_id, clustered ? "" : " (standalone)");
         rc = event_base_dispatch(base) < 0 ? -1 : 0;
     }
     gr_netserver_free(server);
+    gr_cluster_free(b->cluster);
+    b->cluster = NULL;
     if (sig_int)
         event_free(sig_int);
     if (sig_term)
@@ -111,6 +143,9 @@ int main(int argc, char **argv)
 
     char dir[4096];
     gr_broker_first_log_dir(&broker, dir, sizeof dir);
+    gr_cluster_id_default(gr_config_str(broker.config, "cluster.id"),
+                          gr_config_str(broker.config, "controller.quorum.voters"),
+                          broker.cluster_id);
     if (gr_metaprops_ensure(dir, broker.node_id, broker.cluster_id) != 0)
         return 1;
 

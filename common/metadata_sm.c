@@ -30,7 +30,11 @@ gr_metadata_image *gr_metadata_image_from_entry(const uint8_t *data, size_t len)
 static void sm_apply(void *ctx, int64_t offset, int32_t epoch, const uint8_t *data, size_t len)
 {
     gr_metadata_sm *sm = ctx;
+    if (sm->lock)
+        pthread_rwlock_wrlock(sm->lock);
     int rc = gr_mdentry_apply(sm->img, data, len, offset, epoch);
+    if (sm->lock)
+        pthread_rwlock_unlock(sm->lock);
     if (rc != 0)
         /* Every replica refuses the same entry the same way, so images stay
          * equal; the entry is skipped and the reason logged. */
@@ -59,8 +63,13 @@ static int sm_snapshot_load(void *ctx, const uint8_t *data, size_t len)
     gr_metadata_image *img = gr_metadata_image_from_entry(data, len);
     if (!img)
         return -1;
-    gr_metadata_image_free(sm->img);
+    if (sm->lock)
+        pthread_rwlock_wrlock(sm->lock);
+    gr_metadata_image *old = sm->img;
     sm->img = img;
+    if (sm->lock)
+        pthread_rwlock_unlock(sm->lock);
+    gr_metadata_image_free(old);
     if (sm->reloaded)
         sm->reloaded(sm->ctx);
     return 0;

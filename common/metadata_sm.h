@@ -12,11 +12,16 @@
 #ifndef GR_METADATA_SM_H
 #define GR_METADATA_SM_H
 
+#include <pthread.h>
+
 #include "common/metadata.h"
 #include "common/quorum.h"
 
 typedef struct {
     gr_metadata_image *img; /* the committed image; replaced on snapshot load */
+    /* When other threads read img (the broker's network threads), they hold
+     * this for reading; applying and reloading hold it for writing. */
+    pthread_rwlock_t *lock;
     void *ctx;
     /* After each committed entry is applied (optional). */
     void (*applied)(void *ctx, int64_t offset);
