@@ -186,8 +186,7 @@ test: deps-check
 	$(MAKE) --no-print-directory unit-asan
 
 run: deps-check all
-	@mkdir -p data
-	$(BIN)/gregor-broker --config deploy/config/broker.properties
+	BIN=$(BIN) deploy/run-local.sh
 
 clean:
 	rm -rf build build-asan build-fuzz bin

@@ -165,6 +165,15 @@ static void on_heartbeat(void *arg, int err, gr_reader *body)
             c->broker_epoch = -1;
             next = REGISTER_RETRY_MS;
         }
+    } else if (c->shutting_down && c->done) {
+        /* No controller to move our leaderships: nothing to wait for. */
+        GR_WARN(SUB, "node %d: controller unreachable during controlled shutdown (%s); stopping",
+                c->b->node_id, gr_kclient_strerror(err));
+        void (*done)(void *) = c->done;
+        c->done = NULL;
+        gr_arena_free(&a);
+        done(c->done_arg);
+        return;
     } else {
         next = REGISTER_RETRY_MS;
     }
