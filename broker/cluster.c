@@ -18,7 +18,7 @@
 #define REGISTER_RETRY_MS 250
 #define SHUTDOWN_WAIT_MS 30000
 #define FORWARD_TIMEOUT_MS 30000
-#define FORWARD_ATTEMPTS 5
+#define FORWARD_ATTEMPTS (FORWARD_TIMEOUT_MS / FORWARD_RETRY_MS) /* through a failover */
 #define FORWARD_RETRY_MS 300
 
 struct gr_cluster {

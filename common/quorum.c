@@ -1317,7 +1317,7 @@ gr_quorum *gr_quorum_open(struct event_base *base, const gr_quorum_config *cfg)
 
     gr_log_config lc;
     gr_log_config_defaults(&lc);
-    lc.segment_bytes = 8 << 20; /* metadata.log.segment.bytes */
+    lc.segment_bytes = cfg->segment_bytes > 0 ? cfg->segment_bytes : 1 << 30;
     lc.retention_ms = -1;       /* the prefix goes with snapshots, not by time */
     if (gr_log_open(&q->log, cfg->dir, GR_METADATA_TOPIC, 0, &lc, wall_ms()) != GR_LOG_OK) {
         GR_ERROR(SUB, "cannot open the metadata log in %s", cfg->dir);

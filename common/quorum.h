@@ -67,6 +67,7 @@ typedef struct {
     const char *cluster_id;
     gr_raft_config raft;    /* timeouts (node_id, voters and seed are filled in here) */
     int64_t snapshot_bytes; /* metadata.log.max.record.bytes.between.snapshots */
+    int64_t segment_bytes;  /* metadata.log.segment.bytes */
     gr_quorum_sm sm;
 } gr_quorum_config;
 

@@ -41,6 +41,8 @@ const gr_config_def gr_controller_config_defs[] = {
     {.name = "metadata.log.max.record.bytes.between.snapshots", .type = GR_CFG_LONG,
      .dflt = "20971520", .min = 1, .max = INT64_MAX,
      .doc = "A snapshot is written after this many bytes of new records."},
+    {.name = "metadata.log.segment.bytes", .type = GR_CFG_LONG, .dflt = "1073741824",
+     .min = 1024, .max = INT64_MAX, .doc = "Segment size of the metadata log."},
     {.name = "broker.session.timeout.ms", .type = GR_CFG_INT, .dflt = "9000", .min = 1,
      .max = INT32_MAX, .doc = "A broker without a heartbeat this long is fenced."},
     {.name = "broker.heartbeat.interval.ms", .type = GR_CFG_INT, .dflt = "2000", .min = 1,

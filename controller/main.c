@@ -56,6 +56,7 @@ static int serve(gr_controller *c)
         .cluster_id = c->cluster_id,
         .snapshot_bytes =
             gr_config_long(c->config, "metadata.log.max.record.bytes.between.snapshots"),
+        .segment_bytes = gr_config_long(c->config, "metadata.log.segment.bytes"),
         .sm = gr_metadata_sm_callbacks(&c->sm),
     };
     gr_raft_config_defaults(&qc.raft);
