@@ -61,6 +61,7 @@ struct gr_quorum {
     int64_t applied;      /* next offset to deliver */
     int32_t applied_epoch; /* epoch of the entry before applied */
     int64_t bytes_since_snapshot;
+    int64_t segment_bytes;
     bool need_flush;
     bool in_effects;
     /* Buffers the log read op hands out (valid until the next call). */
@@ -525,7 +526,24 @@ static void on_response(void *arg, int err, gr_reader *body)
 {
     outgoing *o = arg;
     gr_quorum *q = o->q;
-    if (err != 0 || !q) { /* lost: the core retries on its own timers */
+    if (err == GR_KCLIENT_ERR_CLOSED) { /* the quorum is closing */
+        free(o);
+        return;
+    }
+    if (err != 0) {
+        /* Lost: voters retry on the core's timers. An observer is told at
+         * once, so that it asks another voter for the leader instead of
+         * waiting on one that is down. */
+        if (o->type == GR_RAFT_MSG_FETCH_REQ && gr_raft_get_role(q->raft) == GR_RAFT_OBSERVER) {
+            gr_raft_msg m = {.type = GR_RAFT_MSG_FETCH_RESP, .from = o->to, .corr = o->corr,
+                             .error = GR_RAFT_E_NOT_LEADER, .epoch = gr_raft_epoch(q->raft),
+                             .leader_id = GR_RAFT_NO_NODE, .snapshot_id = {-1, -1},
+                             .diverging_epoch = -1, .diverging_end_offset = -1,
+                             .fetch_offset = o->fetch_offset};
+            free(o);
+            deliver(q, &m);
+            return;
+        }
         free(o);
         return;
     }
@@ -1130,15 +1148,17 @@ static int handle_describe_quorum(gr_quorum *q, gr_request *req, gr_writer *out)
     r.topics = gr_arena_calloc(&req->arena, 1, sizeof *r.topics);
     gr_describe_quorum_response_partition_data *pd =
         gr_arena_calloc(&req->arena, 1, sizeof *pd);
+    if (!r.topics || !pd)
+        return GR_CLOSE;
+    gr_describe_quorum_response_partition_data_init(pd);
     gr_raft_replica_info rows[64];
     size_t n = gr_raft_describe(q->raft, rows, 64);
     if (n > 64)
         n = 64;
-    pd->current_voters = gr_arena_calloc(&req->arena, n, sizeof *pd->current_voters);
-    pd->observers = gr_arena_calloc(&req->arena, n, sizeof *pd->observers);
-    if (!r.topics || !pd || (n && (!pd->current_voters || !pd->observers)))
+    pd->current_voters = gr_arena_calloc(&req->arena, n ? n : 1, sizeof *pd->current_voters);
+    pd->observers = gr_arena_calloc(&req->arena, n ? n : 1, sizeof *pd->observers);
+    if (!pd->current_voters || !pd->observers)
         return GR_CLOSE;
-    gr_describe_quorum_response_partition_data_init(pd);
     r.topics_count = 1;
     r.topics[0].topic_name = metadata_topic_name;
     r.topics[0].partitions = pd;
@@ -1277,6 +1297,13 @@ int gr_quorum_handle(gr_quorum *q, gr_request *req, gr_writer *out)
 
 int gr_quorum_propose(gr_quorum *q, const uint8_t *data, size_t len, int64_t *offset)
 {
+    /* An entry must fit in a segment with its batch header: refusing it
+     * here keeps a large request from failing the log, which is fatal. */
+    if (len + GR_BATCH_HEADER_SIZE + 64 > (size_t)q->segment_bytes) {
+        GR_WARN(SUB, "node %d: an entry of %zu bytes does not fit metadata.log.segment.bytes (%lld)",
+                q->cfg.node_id, len, (long long)q->segment_bytes);
+        return GR_RAFT_ERR_INVALID;
+    }
     gr_raft_entry e = {.type = GR_RAFT_ENTRY_DATA, .len = (uint32_t)len, .data = data};
     int rc = gr_raft_propose(q->raft, mono_ms(), &e, 1, offset);
     if (rc == GR_RAFT_ERR_IO)
@@ -1318,6 +1345,7 @@ gr_quorum *gr_quorum_open(struct event_base *base, const gr_quorum_config *cfg)
     gr_log_config lc;
     gr_log_config_defaults(&lc);
     lc.segment_bytes = cfg->segment_bytes > 0 ? cfg->segment_bytes : 1 << 30;
+    q->segment_bytes = lc.segment_bytes;
     lc.retention_ms = -1;       /* the prefix goes with snapshots, not by time */
     if (gr_log_open(&q->log, cfg->dir, GR_METADATA_TOPIC, 0, &lc, wall_ms()) != GR_LOG_OK) {
         GR_ERROR(SUB, "cannot open the metadata log in %s", cfg->dir);

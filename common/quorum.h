@@ -78,7 +78,8 @@ gr_quorum *gr_quorum_open(struct event_base *base, const gr_quorum_config *cfg);
 void gr_quorum_close(gr_quorum *q);
 
 /* Leader only: appends one entry; *offset gets its offset. Committed when
- * the state machine's apply sees it. GR_RAFT_ERR_NOT_LEADER elsewhere. */
+ * the state machine's apply sees it. GR_RAFT_ERR_NOT_LEADER elsewhere;
+ * GR_RAFT_ERR_INVALID for an entry larger than a log segment. */
 int gr_quorum_propose(gr_quorum *q, const uint8_t *data, size_t len, int64_t *offset);
 
 gr_raft_role gr_quorum_role(const gr_quorum *q);

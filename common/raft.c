@@ -848,8 +848,12 @@ static int on_fetch_resp(gr_raft *r, const gr_raft_msg *m)
     /* An error, or an answer from an older epoch (a newer one would have
      * moved us to it already): try again shortly. */
     if (m->error != GR_RAFT_E_NONE || m->epoch != r->epoch) {
-        if (r->role == GR_RAFT_OBSERVER && r->leader_id < 0)
-            r->fetch_target = GR_RAFT_NO_NODE; /* try another voter */
+        if (r->role == GR_RAFT_OBSERVER && (r->leader_id < 0 || m->from == r->leader_id)) {
+            /* The voter asked (or the leader we followed) cannot serve us:
+             * ask another voter, which names the current leader. */
+            r->leader_id = GR_RAFT_NO_NODE;
+            r->fetch_target = GR_RAFT_NO_NODE;
+        }
         if (r->role == GR_RAFT_FOLLOWER && m->from == r->leader_id && m->epoch == r->epoch &&
             m->error == GR_RAFT_E_NOT_LEADER)
             leader_gone(r); /* it resigned and its EndQuorumEpoch was lost */
