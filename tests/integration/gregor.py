@@ -17,6 +17,7 @@ Two halves:
 """
 
 import os
+import re
 import resource
 import signal
 import socket
@@ -30,9 +31,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Kafka API keys and error codes used by the tests.
 API_METADATA = 3
 API_API_VERSIONS = 18
+API_CREATE_TOPICS = 19
+API_DESCRIBE_QUORUM = 55
 ERR_NONE = 0
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
+ERR_NOT_LEADER_OR_FOLLOWER = 6
+ERR_INVALID_TOPIC_EXCEPTION = 17
 ERR_UNSUPPORTED_VERSION = 35
+ERR_TOPIC_ALREADY_EXISTS = 36
+ERR_INVALID_PARTITIONS = 37
+ERR_INVALID_REPLICATION_FACTOR = 38
+
+# The metadata quorum's topic-partition, as DescribeQuorum names it.
+METADATA_TOPIC = "__cluster_metadata"
 
 # Versions the broker promises to serve.
 API_VERSIONS_MAX = 4
@@ -438,6 +449,158 @@ def parse_metadata_response(payload, version):
 
 
 # --------------------------------------------------------------------------
+# CreateTopics
+# --------------------------------------------------------------------------
+
+def create_topics_request(version, correlation_id, topics, timeout_ms=30000,
+                          validate_only=False, client_id="gregor-tests"):
+    """A CreateTopics request (v2-v7) frame.  topics: [(name, partitions,
+    replication_factor)], no explicit assignments, no configs."""
+    flexible = version >= 5
+    w = Writer()
+    string = w.compact_string if flexible else w.string
+
+    def count(n):
+        if flexible:
+            w.uvarint(n + 1)
+        else:
+            w.int32(n)
+
+    count(len(topics))
+    for name, partitions, rf in topics:
+        string(name)
+        w.int32(partitions).int16(rf)
+        count(0)  # assignments
+        count(0)  # configs
+        if flexible:
+            w.empty_tagged_fields()
+    w.int32(timeout_ms)
+    if version >= 1:
+        w.bool(validate_only)
+    if flexible:
+        w.empty_tagged_fields()
+    return encode_request(API_CREATE_TOPICS, version, correlation_id, w.bytes(), client_id,
+                          flexible=flexible)
+
+
+def parse_create_topics_response(payload, version):
+    """Parses a CreateTopics response (v2-v7).  Returns correlation_id,
+    throttle_time_ms and topics [{name, topic_id (v7), error_code,
+    error_message, num_partitions (v5), replication_factor (v5)}]."""
+    flexible = version >= 5
+    r = Reader(payload)
+    out = {"correlation_id": r.int32()}
+    if flexible:
+        r.tagged_fields()
+    out["throttle_time_ms"] = r.int32()
+    string = r.compact_string if flexible else r.string
+    nstring = r.compact_nullable_string if flexible else r.nullable_string
+
+    def config():
+        c = {"name": string(), "value": nstring(), "read_only": r.bool(),
+             "config_source": r.int8(), "is_sensitive": r.bool()}
+        r.tagged_fields()
+        return c
+
+    def topic():
+        t = {"name": string()}
+        if version >= 7:
+            t["topic_id"] = r.uuid()
+        t["error_code"] = r.int16()
+        t["error_message"] = nstring()
+        if version >= 5:
+            t["num_partitions"] = r.int32()
+            t["replication_factor"] = r.int16()
+            n = r.uvarint()
+            if n > r.remaining() + 1:
+                raise ProtocolError(f"config count {n - 1} exceeds the frame")
+            t["configs"] = None if n == 0 else [config() for _ in range(n - 1)]
+            t["tagged"] = r.tagged_fields()
+        return t
+    out["topics"] = r.compact_array(topic) if flexible else r.array(topic)
+    if flexible:
+        r.tagged_fields()
+    r.expect_end(f"CreateTopics v{version} response")
+    return out
+
+
+# --------------------------------------------------------------------------
+# DescribeQuorum
+# --------------------------------------------------------------------------
+
+def describe_quorum_request(version, correlation_id, client_id="gregor-tests"):
+    """DescribeQuorum (v0-v2, always flexible) for __cluster_metadata-0."""
+    w = Writer().uvarint(2).compact_string(METADATA_TOPIC)
+    w.uvarint(2).int32(0).empty_tagged_fields()  # one partition: 0
+    w.empty_tagged_fields()  # topic
+    w.empty_tagged_fields()  # request
+    return encode_request(API_DESCRIBE_QUORUM, version, correlation_id, w.bytes(), client_id,
+                          flexible=True)
+
+
+def parse_describe_quorum_response(payload, version):
+    """Parses a DescribeQuorum response.  Returns correlation_id, error_code
+    and, for the metadata partition, partition: {error_code, leader_id,
+    leader_epoch, high_watermark, voters, observers}, where voters and
+    observers are lists of {replica_id, log_end_offset, ...}."""
+    r = Reader(payload)
+    out = {"correlation_id": r.int32()}
+    r.tagged_fields()
+    out["error_code"] = r.int16()
+    if version >= 2:
+        out["error_message"] = r.compact_nullable_string()
+
+    def replica():
+        s = {"replica_id": r.int32()}
+        if version >= 2:
+            s["replica_directory_id"] = r.uuid()
+        s["log_end_offset"] = r.int64()
+        if version >= 1:
+            s["last_fetch_timestamp"] = r.int64()
+            s["last_caught_up_timestamp"] = r.int64()
+        r.tagged_fields()
+        return s
+
+    def partition():
+        p = {"partition_index": r.int32(), "error_code": r.int16()}
+        if version >= 2:
+            p["error_message"] = r.compact_nullable_string()
+        p["leader_id"] = r.int32()
+        p["leader_epoch"] = r.int32()
+        p["high_watermark"] = r.int64()
+        p["voters"] = r.compact_array(replica)
+        p["observers"] = r.compact_array(replica)
+        r.tagged_fields()
+        return p
+
+    def topic():
+        t = {"name": r.compact_string(), "partitions": r.compact_array(partition)}
+        r.tagged_fields()
+        return t
+    out["topics"] = r.compact_array(topic)
+    if version >= 2:
+        def listener():
+            lst = {"name": r.compact_string(), "host": r.compact_string(),
+                   "port": struct.unpack(">H", r.take(2))[0]}
+            r.tagged_fields()
+            return lst
+
+        def node():
+            n = {"node_id": r.int32(), "listeners": r.compact_array(listener)}
+            r.tagged_fields()
+            return n
+        out["nodes"] = r.compact_array(node)
+    r.tagged_fields()
+    r.expect_end(f"DescribeQuorum v{version} response")
+    out["partition"] = None
+    for t in out["topics"]:
+        for p in t["partitions"]:
+            if t["name"] == METADATA_TOPIC and p["partition_index"] == 0:
+                out["partition"] = p
+    return out
+
+
+# --------------------------------------------------------------------------
 # Connections
 # --------------------------------------------------------------------------
 
@@ -542,6 +705,18 @@ class KafkaConnection:
         cid = self._correlation_id()
         return self._round_trip(metadata_request(version, cid, topics, allow_auto_topic_creation),
                                 cid, parse_metadata_response, version)
+
+    def create_topics(self, topics, version=7, timeout_ms=30000, validate_only=False):
+        """topics: [(name, num_partitions, replication_factor)]."""
+        cid = self._correlation_id()
+        return self._round_trip(
+            create_topics_request(version, cid, topics, timeout_ms, validate_only),
+            cid, parse_create_topics_response, version)
+
+    def describe_quorum(self, version=1):
+        cid = self._correlation_id()
+        return self._round_trip(describe_quorum_request(version, cid), cid,
+                                parse_describe_quorum_response, version)
 
     def wait_closed(self, timeout=5.0):
         return wait_closed(self.sock, timeout)
@@ -792,13 +967,76 @@ class Broker(Node):
     binary = "gregor-broker"
     role = "broker"
 
+    def metadata_lists(self, node_ids, timeout=2.0):
+        """True when this broker's Metadata lists every id in node_ids."""
+        with self.connect(timeout=timeout) as c:
+            listed = {b["node_id"] for b in c.metadata(topics=[])["brokers"]}
+        return set(node_ids) <= listed
+
+    def wait_registered(self, timeout=15.0, node_ids=None):
+        """Waits until this broker's own Metadata lists node_ids (default: this
+        broker): registered with the active controller and unfenced."""
+        ids = set(node_ids or [self.node_id])
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            if not self.alive():
+                raise NodeStartError(f"broker {self.node_id} exited while registering\n"
+                                     + self.log_tail())
+            try:
+                with self.connect(timeout=2.0) as c:
+                    last = sorted(b["node_id"] for b in c.metadata(topics=[])["brokers"])
+                if ids <= set(last):
+                    return self
+            except (OSError, EOFError, TimeoutError, ProtocolError) as e:
+                last = e
+            if time.monotonic() > deadline:
+                raise NodeStartError(
+                    f"broker {self.node_id}: Metadata does not list {sorted(ids)} after "
+                    f"{timeout:.0f}s (last answer: {last!r})\n" + self.log_tail())
+            time.sleep(0.05)
+
+
+class Controller(Node):
+    """A voter of the metadata quorum; its one listener is CONTROLLER."""
+    binary = "gregor-controller"
+    role = "controller"
+
+    def __init__(self, workdir, node_id, listener_names=("CONTROLLER",), **kw):
+        super().__init__(workdir, node_id, listener_names=listener_names, **kw)
+
+    def describe_quorum(self, timeout=2.0):
+        with self.connect(timeout=timeout) as c:
+            return c.describe_quorum()["partition"]
+
+    def activations(self):
+        """Epochs in which this controller's log says it became active."""
+        return [int(m) for m in re.findall(
+            rf"node {self.node_id} is the active controller in epoch (\d+)", self.log_text())]
+
+    def raft_roles(self):
+        """(role, epoch, leader) for each role change this node logged."""
+        return [(r, int(e), int(ld)) for r, e, ld in re.findall(
+            rf"node {self.node_id} is (\w+) in epoch (\d+) \(leader (-?\d+)\)",
+            self.log_text())]
+
 
 class Cluster:
-    """Every node a test starts.  The fixture that owns it stops them all."""
+    """Every node a test starts.  The fixture that owns it stops them all.
+
+    For single-node tests, add nodes one by one (``broker()``).  For a KRaft
+    cluster, ``start(controllers=3, brokers=3)`` starts a controller quorum
+    and brokers that register with it; afterwards ``bootstrap``,
+    ``controllers``, ``brokers``, ``active_controller()``, ``kill9()``,
+    ``restart()`` and ``stop()`` act on that cluster.
+    """
 
     def __init__(self, tmp_path):
         self.tmp_path = Path(tmp_path)
         self.nodes = []
+        self.controllers = []
+        self.brokers = []
+        self.quorum_voters = None
 
     def add(self, node_cls, node_id=None, **kw):
         if node_id is None:
@@ -822,8 +1060,156 @@ class Cluster:
         for node in reversed(self.nodes):
             node.stop()
 
+    stop = stop_all
+
     def log_tails(self, lines=60):
         return "\n\n".join(n.log_tail(lines) for n in self.nodes if n.proc is not None)
+
+    # ---- KRaft clusters ----
+    CONTROLLER_BASE_ID = 1
+    BROKER_BASE_ID = 101
+
+    def start(self, controllers=3, brokers=3, config=None, controller_config=None,
+              broker_config=None, timeout=20.0):
+        """Starts `controllers` controllers (ids 1..), then `brokers` brokers
+        (ids 101..), on free loopback ports, and waits until a controller is
+        active and every broker's Metadata lists every broker.
+
+        config ({key: value}) goes into every node's config file;
+        controller_config and broker_config only into that kind's."""
+        common = dict(config or {})
+        for i in range(controllers):
+            cfg = dict(common, **(controller_config or {}))
+            self.controllers.append(self.add(Controller, self.CONTROLLER_BASE_ID + i, config=cfg))
+        for c in self.controllers:
+            c.assign_ports()
+        self.quorum_voters = ",".join(f"{c.node_id}@{c.host}:{c.port}" for c in self.controllers)
+        for c in self.controllers:
+            c.config["controller.quorum.voters"] = self.quorum_voters
+        for i in range(brokers):
+            cfg = {"controller.quorum.voters": self.quorum_voters,
+                   "controller.listener.names": "CONTROLLER"}
+            cfg.update(common)
+            cfg.update(broker_config or {})
+            b = self.add(Broker, self.BROKER_BASE_ID + i, config=cfg)
+            b.assign_ports()
+            self.brokers.append(b)
+
+        deadline = time.monotonic() + timeout
+        self.start_controllers(self.controllers, deadline - time.monotonic())
+        self.wait_active_controller(deadline - time.monotonic())
+        for b in self.brokers:
+            b.launch()
+        for b in self.brokers:
+            b.wait_ready(max(1.0, deadline - time.monotonic()))
+        self.wait_brokers_listed(timeout=max(1.0, deadline - time.monotonic()))
+        return self
+
+    def start_controllers(self, controllers, timeout=15.0):
+        """Launches controllers together (a quorum needs a majority), then waits
+        until each answers ApiVersions."""
+        for c in controllers:
+            c.launch()
+        deadline = time.monotonic() + timeout
+        for c in controllers:
+            c.wait_ready(max(1.0, deadline - time.monotonic()))
+
+    @property
+    def bootstrap(self):
+        return ",".join(b.bootstrap for b in self.brokers if b.alive())
+
+    def live(self, nodes):
+        return [n for n in nodes if n.alive()]
+
+    def quorum_state(self):
+        """The leader's DescribeQuorum partition, asking each live controller
+        until one answers as the leader; None when none does."""
+        for c in self.live(self.controllers):
+            try:
+                p = c.describe_quorum()
+            except (OSError, EOFError, TimeoutError, ProtocolError):
+                continue
+            if p and p["error_code"] == ERR_NONE and p["leader_id"] == c.node_id:
+                return p
+        return None
+
+    def active_controller(self, min_epoch=None):
+        """The controller that is active now, from the controllers' logs: the
+        live one whose latest role is leader in epoch E and which logged that
+        it became the active controller in E (a new leader first applies the
+        entries of earlier epochs).  The logs are used rather than a request
+        so that finding the leader puts no load on it.  Returns
+        (controller, epoch), or (None, None)."""
+        best = (None, None)
+        for c in self.live(self.controllers):
+            roles = c.raft_roles()
+            if not roles or roles[-1][0] != "leader":
+                continue
+            epoch = roles[-1][1]
+            if epoch in c.activations() and (best[1] is None or epoch > best[1]):
+                best = (c, epoch)
+        if best[1] is None or (min_epoch is not None and best[1] < min_epoch):
+            return None, None
+        return best
+
+    def wait_active_controller(self, timeout=10.0, min_epoch=None, poll=0.02):
+        deadline = time.monotonic() + timeout
+        while True:
+            c, epoch = self.active_controller(min_epoch)
+            if c is not None:
+                return c, epoch
+            if time.monotonic() > deadline:
+                raise NodeStartError(f"no active controller (epoch >= {min_epoch}) after "
+                                     f"{timeout:.0f}s\n" + "\n".join(
+                                         c.log_tail(30) for c in self.controllers))
+            time.sleep(poll)
+
+    def controller(self, node_id):
+        return next(c for c in self.controllers if c.node_id == node_id)
+
+    def node(self, node_id):
+        return next(n for n in self.controllers + self.brokers if n.node_id == node_id)
+
+    def wait_brokers_listed(self, node_ids=None, on=None, timeout=15.0):
+        """Waits until the Metadata of every broker in `on` (default: the live
+        brokers) lists every id in node_ids (default: the live brokers')."""
+        on = self.live(self.brokers) if on is None else on
+        ids = {b.node_id for b in self.live(self.brokers)} if node_ids is None else set(node_ids)
+        deadline = time.monotonic() + timeout
+        for b in on:
+            b.wait_registered(max(0.5, deadline - time.monotonic()), ids)
+
+    def kill9(self, node):
+        """SIGKILL by pid; waits for the exit.  The node is expected down."""
+        node.proc.kill()
+        node.returncode = node.proc.wait(10)
+        return node.returncode
+
+    def restart(self, node, timeout=15.0):
+        """Starts a stopped node again with the same ports, directories and
+        configuration.  A broker is back once its Metadata lists it."""
+        if node.alive():
+            node.stop()
+        node.launch()
+        node.wait_ready(timeout)
+        if isinstance(node, Broker) and self.quorum_voters:
+            node.wait_registered(timeout)
+        return node
+
+    def add_broker(self, node_id, timeout=15.0, **config):
+        """Starts one more broker of this KRaft cluster (a fresh directory)."""
+        cfg = {"controller.quorum.voters": self.quorum_voters,
+               "controller.listener.names": "CONTROLLER"}
+        cfg.update(config)
+        b = self.add(Broker, node_id, config=cfg)
+        self.brokers.append(b)
+        b.start(timeout)
+        b.wait_registered(timeout)
+        return b
+
+    def metadata(self, broker, topics=None, version=12):
+        with broker.connect() as c:
+            return c.metadata(version=version, topics=topics)
 
 
 def raise_nofile_limit():
