@@ -552,6 +552,7 @@ static struct evconnlistener *bind_listener(gr_netserver *s, int index)
         return NULL;
     }
     evconnlistener_set_error_cb(ev, accept_error_cb);
+    s->listeners[index] = ev;
     GR_INFO("net", "listening on %s://%s:%d", l->name, l->host, gr_netserver_port(s, index));
     return ev;
 }
