@@ -207,6 +207,23 @@ static int encode_entry(gr_writer *w, const gr_raft_entry *e, int64_t ts)
     return gr_batch_build(w, &spec, &rec, 1);
 }
 
+/* The entries as record batches, copied into arena memory (a Fetch response). */
+static int encode_entries(gr_arena *a, const gr_raft_entry *entries, size_t n, gr_bytes *out)
+{
+    gr_writer w;
+    gr_writer_init(&w, 256 * n);
+    int64_t ts = wall_ms();
+    for (size_t i = 0; i < n; i++)
+        encode_entry(&w, &entries[i], ts);
+    uint8_t *copy = gr_writer_ok(&w) ? gr_arena_alloc(a, w.len) : NULL;
+    if (copy) {
+        memcpy(copy, w.p, w.len);
+        *out = (gr_bytes){copy, (int32_t)w.len};
+    }
+    gr_writer_free(&w);
+    return copy ? 0 : -1;
+}
+
 static int op_append(void *ctx, const gr_raft_entry *entries, size_t n)
 {
     gr_quorum *q = ctx;
@@ -521,6 +538,30 @@ static void deliver(gr_quorum *q, const gr_raft_msg *m)
 
 static const gr_str metadata_topic_name = {GR_METADATA_TOPIC, sizeof GR_METADATA_TOPIC - 1};
 
+/*
+ * Every KRaft message names one topic (the metadata topic) holding one
+ * partition (0). KRAFT_MSG declares m, t and p, the message, its topic and
+ * its partition, of the generated types T, T##TT and T##PT, allocated from
+ * arena a with their defaults, linked and named; m is NULL when out of
+ * memory. The generated names differ per message, hence the arguments.
+ */
+#define KRAFT_MSG(a, T, TT, PT, m, t, p, topics, parts, name)                                      \
+    T *m = gr_arena_alloc(a, sizeof *m);                                                           \
+    T##TT *t = gr_arena_alloc(a, sizeof *t);                                                       \
+    T##PT *p = gr_arena_alloc(a, sizeof *p);                                                       \
+    if (m && t && p) {                                                                             \
+        T##_init(m);                                                                               \
+        T##TT##_init(t);                                                                           \
+        T##PT##_init(p);                                                                           \
+        m->topics = t;                                                                             \
+        m->topics##_count = 1;                                                                     \
+        t->parts = p;                                                                              \
+        t->parts##_count = 1;                                                                      \
+        t->name = metadata_topic_name;                                                             \
+    } else {                                                                                       \
+        m = NULL;                                                                                  \
+    }
+
 /* Responses from peers, decoded and turned into core messages. */
 static void on_response(void *arg, int err, gr_reader *body)
 {
@@ -699,21 +740,12 @@ static void send_request(gr_quorum *q, int32_t to, const gr_raft_msg *m)
 
     switch (m->type) {
     case GR_RAFT_MSG_VOTE_REQ: {
-        gr_vote_request *r = gr_arena_alloc(&a, sizeof *r);
-        gr_vote_request_topic_data *t = gr_arena_alloc(&a, sizeof *t);
-        gr_vote_request_partition_data *p = gr_arena_alloc(&a, sizeof *p);
-        if (!r || !t || !p)
+        KRAFT_MSG(&a, gr_vote_request, _topic_data, _partition_data, r, t, p, topics, partitions,
+                  topic_name);
+        if (!r)
             break;
-        gr_vote_request_init(r);
-        gr_vote_request_topic_data_init(t);
-        gr_vote_request_partition_data_init(p);
         r->cluster_id = cluster;
         r->voter_id = to;
-        r->topics = t;
-        r->topics_count = 1;
-        t->topic_name = metadata_topic_name;
-        t->partitions = p;
-        t->partitions_count = 1;
         p->candidate_epoch = m->epoch;
         p->candidate_id = q->cfg.node_id;
         p->last_offset_epoch = m->last_epoch;
@@ -725,21 +757,12 @@ static void send_request(gr_quorum *q, int32_t to, const gr_raft_msg *m)
         break;
     }
     case GR_RAFT_MSG_BEGIN_EPOCH_REQ: {
-        gr_begin_quorum_epoch_request *r = gr_arena_alloc(&a, sizeof *r);
-        gr_begin_quorum_epoch_request_topic_data *t = gr_arena_alloc(&a, sizeof *t);
-        gr_begin_quorum_epoch_request_partition_data *p = gr_arena_alloc(&a, sizeof *p);
-        if (!r || !t || !p)
+        KRAFT_MSG(&a, gr_begin_quorum_epoch_request, _topic_data, _partition_data, r, t, p, topics,
+                  partitions, topic_name);
+        if (!r)
             break;
-        gr_begin_quorum_epoch_request_init(r);
-        gr_begin_quorum_epoch_request_topic_data_init(t);
-        gr_begin_quorum_epoch_request_partition_data_init(p);
         r->cluster_id = cluster;
         r->voter_id = to;
-        r->topics = t;
-        r->topics_count = 1;
-        t->topic_name = metadata_topic_name;
-        t->partitions = p;
-        t->partitions_count = 1;
         p->leader_id = q->cfg.node_id;
         p->leader_epoch = m->epoch;
         key = GR_API_BEGIN_QUORUM_EPOCH;
@@ -748,20 +771,11 @@ static void send_request(gr_quorum *q, int32_t to, const gr_raft_msg *m)
         break;
     }
     case GR_RAFT_MSG_END_EPOCH_REQ: {
-        gr_end_quorum_epoch_request *r = gr_arena_alloc(&a, sizeof *r);
-        gr_end_quorum_epoch_request_topic_data *t = gr_arena_alloc(&a, sizeof *t);
-        gr_end_quorum_epoch_request_partition_data *p = gr_arena_alloc(&a, sizeof *p);
-        if (!r || !t || !p)
+        KRAFT_MSG(&a, gr_end_quorum_epoch_request, _topic_data, _partition_data, r, t, p, topics,
+                  partitions, topic_name);
+        if (!r)
             break;
-        gr_end_quorum_epoch_request_init(r);
-        gr_end_quorum_epoch_request_topic_data_init(t);
-        gr_end_quorum_epoch_request_partition_data_init(p);
         r->cluster_id = cluster;
-        r->topics = t;
-        r->topics_count = 1;
-        t->topic_name = metadata_topic_name;
-        t->partitions = p;
-        t->partitions_count = 1;
         p->leader_id = q->cfg.node_id;
         p->leader_epoch = m->epoch;
         key = GR_API_END_QUORUM_EPOCH;
@@ -770,26 +784,17 @@ static void send_request(gr_quorum *q, int32_t to, const gr_raft_msg *m)
         break;
     }
     case GR_RAFT_MSG_FETCH_REQ: {
-        gr_fetch_request *r = gr_arena_alloc(&a, sizeof *r);
-        gr_fetch_request_fetch_topic *t = gr_arena_alloc(&a, sizeof *t);
-        gr_fetch_request_fetch_partition *p = gr_arena_alloc(&a, sizeof *p);
-        if (!r || !t || !p)
+        KRAFT_MSG(&a, gr_fetch_request, _fetch_topic, _fetch_partition, r, t, p, topics,
+                  partitions, topic);
+        if (!r)
             break;
-        gr_fetch_request_init(r);
-        gr_fetch_request_fetch_topic_init(t);
-        gr_fetch_request_fetch_partition_init(p);
         r->cluster_id = cluster;
         r->replica_state.replica_id = q->cfg.node_id;
         r->replica_id = q->cfg.node_id;
         r->max_wait_ms = q->cfg.raft.fetch_max_wait_ms;
         r->min_bytes = 1;
         r->max_bytes = (int32_t)q->cfg.raft.fetch_max_bytes;
-        r->topics = t;
-        r->topics_count = 1;
         t->topic_id = metadata_topic_id;
-        t->topic = metadata_topic_name;
-        t->partitions = p;
-        t->partitions_count = 1;
         p->current_leader_epoch = m->epoch;
         p->fetch_offset = m->fetch_offset;
         p->last_fetched_epoch = m->last_fetched_epoch;
@@ -802,22 +807,13 @@ static void send_request(gr_quorum *q, int32_t to, const gr_raft_msg *m)
         break;
     }
     case GR_RAFT_MSG_FETCH_SNAPSHOT_REQ: {
-        gr_fetch_snapshot_request *r = gr_arena_alloc(&a, sizeof *r);
-        gr_fetch_snapshot_request_topic_snapshot *t = gr_arena_alloc(&a, sizeof *t);
-        gr_fetch_snapshot_request_partition_snapshot *p = gr_arena_alloc(&a, sizeof *p);
-        if (!r || !t || !p)
+        KRAFT_MSG(&a, gr_fetch_snapshot_request, _topic_snapshot, _partition_snapshot, r, t, p,
+                  topics, partitions, name);
+        if (!r)
             break;
-        gr_fetch_snapshot_request_init(r);
-        gr_fetch_snapshot_request_topic_snapshot_init(t);
-        gr_fetch_snapshot_request_partition_snapshot_init(p);
         r->cluster_id = cluster;
         r->replica_id = q->cfg.node_id;
         r->max_bytes = (int32_t)q->cfg.raft.snapshot_chunk_bytes;
-        r->topics = t;
-        r->topics_count = 1;
-        t->name = metadata_topic_name;
-        t->partitions = p;
-        t->partitions_count = 1;
         p->current_leader_epoch = m->epoch;
         p->snapshot_id.end_offset = m->snapshot_id.end_offset;
         p->snapshot_id.epoch = m->snapshot_id.epoch;
@@ -865,124 +861,74 @@ static void send_response(gr_quorum *q, const gr_raft_msg *m, int16_t kerr)
     int rc = GR_ERR_NOMEM;
     switch (m->type) {
     case GR_RAFT_MSG_VOTE_RESP: {
-        gr_vote_response r;
-        gr_vote_response_init(&r);
-        r.topics = gr_arena_calloc(a, 1, sizeof *r.topics);
-        gr_vote_response_partition_data *pd = gr_arena_calloc(a, 1, sizeof *pd);
-        if (!r.topics || !pd)
+        KRAFT_MSG(a, gr_vote_response, _topic_data, _partition_data, r, t, p, topics, partitions,
+                  topic_name);
+        if (!r)
             break;
-        r.topics_count = 1;
-        r.topics[0].topic_name = metadata_topic_name;
-        r.topics[0].partitions = pd;
-        r.topics[0].partitions_count = 1;
-        gr_vote_response_partition_data_init(pd);
-        pd->error_code = err;
-        pd->leader_id = m->leader_id;
-        pd->leader_epoch = m->epoch;
-        pd->vote_granted = m->granted;
-        rc = gr_vote_response_encode(&r, req->api_version, &req->out);
+        p->error_code = err;
+        p->leader_id = m->leader_id;
+        p->leader_epoch = m->epoch;
+        p->vote_granted = m->granted;
+        rc = gr_vote_response_encode(r, req->api_version, &req->out);
         break;
     }
     case GR_RAFT_MSG_BEGIN_EPOCH_RESP: {
-        gr_begin_quorum_epoch_response r;
-        gr_begin_quorum_epoch_response_init(&r);
-        r.topics = gr_arena_calloc(a, 1, sizeof *r.topics);
-        gr_begin_quorum_epoch_response_partition_data *pd = gr_arena_calloc(a, 1, sizeof *pd);
-        if (!r.topics || !pd)
+        KRAFT_MSG(a, gr_begin_quorum_epoch_response, _topic_data, _partition_data, r, t, p, topics,
+                  partitions, topic_name);
+        if (!r)
             break;
-        r.topics_count = 1;
-        r.topics[0].topic_name = metadata_topic_name;
-        r.topics[0].partitions = pd;
-        r.topics[0].partitions_count = 1;
-        pd->error_code = err;
-        pd->leader_id = m->leader_id;
-        pd->leader_epoch = m->epoch;
-        rc = gr_begin_quorum_epoch_response_encode(&r, req->api_version, &req->out);
+        p->error_code = err;
+        p->leader_id = m->leader_id;
+        p->leader_epoch = m->epoch;
+        rc = gr_begin_quorum_epoch_response_encode(r, req->api_version, &req->out);
         break;
     }
     case GR_RAFT_MSG_END_EPOCH_RESP: {
-        gr_end_quorum_epoch_response r;
-        gr_end_quorum_epoch_response_init(&r);
-        r.topics = gr_arena_calloc(a, 1, sizeof *r.topics);
-        gr_end_quorum_epoch_response_partition_data *pd = gr_arena_calloc(a, 1, sizeof *pd);
-        if (!r.topics || !pd)
+        KRAFT_MSG(a, gr_end_quorum_epoch_response, _topic_data, _partition_data, r, t, p, topics,
+                  partitions, topic_name);
+        if (!r)
             break;
-        r.topics_count = 1;
-        r.topics[0].topic_name = metadata_topic_name;
-        r.topics[0].partitions = pd;
-        r.topics[0].partitions_count = 1;
-        pd->error_code = err;
-        pd->leader_id = m->leader_id;
-        pd->leader_epoch = m->epoch;
-        rc = gr_end_quorum_epoch_response_encode(&r, req->api_version, &req->out);
+        p->error_code = err;
+        p->leader_id = m->leader_id;
+        p->leader_epoch = m->epoch;
+        rc = gr_end_quorum_epoch_response_encode(r, req->api_version, &req->out);
         break;
     }
     case GR_RAFT_MSG_FETCH_RESP: {
-        gr_fetch_response r;
-        gr_fetch_response_init(&r);
-        r.responses = gr_arena_calloc(a, 1, sizeof *r.responses);
-        gr_fetch_response_partition_data *pd = gr_arena_calloc(a, 1, sizeof *pd);
-        if (!r.responses || !pd)
+        KRAFT_MSG(a, gr_fetch_response, _fetchable_topic_response, _partition_data, r, t, p,
+                  responses, partitions, topic);
+        if (!r)
             break;
-        gr_fetch_response_partition_data_init(pd);
-        r.responses_count = 1;
-        r.responses[0].topic = metadata_topic_name;
-        r.responses[0].topic_id = metadata_topic_id;
-        r.responses[0].partitions = pd;
-        r.responses[0].partitions_count = 1;
-        pd->error_code = err;
-        pd->high_watermark = m->high_watermark;
-        pd->log_start_offset = gr_log_start_offset(q->log);
-        pd->current_leader.leader_id = m->leader_id;
-        pd->current_leader.leader_epoch = m->epoch;
-        pd->diverging_epoch.epoch = m->diverging_epoch;
-        pd->diverging_epoch.end_offset = m->diverging_end_offset;
-        pd->snapshot_id.end_offset = m->snapshot_id.end_offset;
-        pd->snapshot_id.epoch = m->snapshot_id.epoch;
-        pd->records = GR_BYTES_NULL;
-        if (m->n_entries > 0) {
-            gr_writer w;
-            gr_writer_init(&w, 256 * m->n_entries);
-            int64_t ts = wall_ms();
-            for (size_t i = 0; i < m->n_entries; i++)
-                encode_entry(&w, &m->entries[i], ts);
-            if (!gr_writer_ok(&w)) {
-                gr_writer_free(&w);
-                break;
-            }
-            uint8_t *copy = gr_arena_alloc(a, w.len);
-            if (!copy) {
-                gr_writer_free(&w);
-                break;
-            }
-            memcpy(copy, w.p, w.len);
-            pd->records = (gr_bytes){copy, (int32_t)w.len};
-            gr_writer_free(&w);
-        }
-        rc = gr_fetch_response_encode(&r, req->api_version, &req->out);
+        t->topic_id = metadata_topic_id;
+        p->error_code = err;
+        p->high_watermark = m->high_watermark;
+        p->log_start_offset = gr_log_start_offset(q->log);
+        p->current_leader.leader_id = m->leader_id;
+        p->current_leader.leader_epoch = m->epoch;
+        p->diverging_epoch.epoch = m->diverging_epoch;
+        p->diverging_epoch.end_offset = m->diverging_end_offset;
+        p->snapshot_id.end_offset = m->snapshot_id.end_offset;
+        p->snapshot_id.epoch = m->snapshot_id.epoch;
+        p->records = GR_BYTES_NULL;
+        if (m->n_entries > 0 && encode_entries(a, m->entries, m->n_entries, &p->records) != 0)
+            break;
+        rc = gr_fetch_response_encode(r, req->api_version, &req->out);
         break;
     }
     case GR_RAFT_MSG_FETCH_SNAPSHOT_RESP: {
-        gr_fetch_snapshot_response r;
-        gr_fetch_snapshot_response_init(&r);
-        r.topics = gr_arena_calloc(a, 1, sizeof *r.topics);
-        gr_fetch_snapshot_response_partition_snapshot *pd = gr_arena_calloc(a, 1, sizeof *pd);
-        if (!r.topics || !pd)
+        KRAFT_MSG(a, gr_fetch_snapshot_response, _topic_snapshot, _partition_snapshot, r, t, p,
+                  topics, partitions, name);
+        if (!r)
             break;
-        gr_fetch_snapshot_response_partition_snapshot_init(pd);
-        r.topics_count = 1;
-        r.topics[0].name = metadata_topic_name;
-        r.topics[0].partitions = pd;
-        r.topics[0].partitions_count = 1;
-        pd->error_code = err;
-        pd->snapshot_id.end_offset = m->snapshot_id.end_offset;
-        pd->snapshot_id.epoch = m->snapshot_id.epoch;
-        pd->current_leader.leader_id = m->leader_id;
-        pd->current_leader.leader_epoch = m->epoch;
-        pd->size = m->size;
-        pd->position = m->position;
-        pd->unaligned_records = (gr_bytes){m->bytes, (int32_t)m->n_bytes};
-        rc = gr_fetch_snapshot_response_encode(&r, req->api_version, &req->out);
+        p->error_code = err;
+        p->snapshot_id.end_offset = m->snapshot_id.end_offset;
+        p->snapshot_id.epoch = m->snapshot_id.epoch;
+        p->current_leader.leader_id = m->leader_id;
+        p->current_leader.leader_epoch = m->epoch;
+        p->size = m->size;
+        p->position = m->position;
+        p->unaligned_records = (gr_bytes){m->bytes, (int32_t)m->n_bytes};
+        rc = gr_fetch_snapshot_response_encode(r, req->api_version, &req->out);
         break;
     }
     default:
@@ -1143,14 +1089,10 @@ static int handle_describe_quorum(gr_quorum *q, gr_request *req, gr_writer *out)
     if (gr_describe_quorum_request_decode(&body, &req->body, req->api_version, &req->arena) !=
         GR_OK)
         return GR_CLOSE;
-    gr_describe_quorum_response r;
-    gr_describe_quorum_response_init(&r);
-    r.topics = gr_arena_calloc(&req->arena, 1, sizeof *r.topics);
-    gr_describe_quorum_response_partition_data *pd =
-        gr_arena_calloc(&req->arena, 1, sizeof *pd);
-    if (!r.topics || !pd)
+    KRAFT_MSG(&req->arena, gr_describe_quorum_response, _topic_data, _partition_data, r, t, pd,
+              topics, partitions, topic_name);
+    if (!r)
         return GR_CLOSE;
-    gr_describe_quorum_response_partition_data_init(pd);
     gr_raft_replica_info rows[64];
     size_t n = gr_raft_describe(q->raft, rows, 64);
     if (n > 64)
@@ -1159,10 +1101,6 @@ static int handle_describe_quorum(gr_quorum *q, gr_request *req, gr_writer *out)
     pd->observers = gr_arena_calloc(&req->arena, n ? n : 1, sizeof *pd->observers);
     if (!pd->current_voters || !pd->observers)
         return GR_CLOSE;
-    r.topics_count = 1;
-    r.topics[0].topic_name = metadata_topic_name;
-    r.topics[0].partitions = pd;
-    r.topics[0].partitions_count = 1;
     bool leader = gr_raft_get_role(q->raft) == GR_RAFT_LEADER;
     pd->error_code = leader ? GR_NONE : GR_NOT_LEADER_OR_FOLLOWER;
     pd->leader_id = gr_raft_leader(q->raft);
@@ -1180,8 +1118,8 @@ static int handle_describe_quorum(gr_quorum *q, gr_request *req, gr_writer *out)
                                                             : wall_ms() - (now - rows[i].last_fetch_ms);
         s->last_caught_up_timestamp = s->last_fetch_timestamp;
     }
-    return gr_describe_quorum_response_encode(&r, req->api_version, out) == GR_OK ? GR_HANDLED
-                                                                                : GR_CLOSE;
+    return gr_describe_quorum_response_encode(r, req->api_version, out) == GR_OK ? GR_HANDLED
+                                                                               : GR_CLOSE;
 }
 
 int gr_quorum_handle(gr_quorum *q, gr_request *req, gr_writer *out)
