@@ -137,20 +137,109 @@ static void free_response(const void *data, size_t len, void *arg)
     free((void *)data);
 }
 
-/* Queues a finished frame (4 size bytes reserved at the front of w). */
-static int queue_frame(conn *c, gr_writer *w)
+/* The heap frame of a response sent in pieces around file ranges: freed
+ * when libevent has let go of the last piece. */
+typedef struct {
+    uint8_t *data;
+    _Atomic int refs;
+} shared_frame;
+
+static void shared_frame_unref(shared_frame *f)
+{
+    if (atomic_fetch_sub(&f->refs, 1) == 1) {
+        free(f->data);
+        free(f);
+    }
+}
+
+static void free_piece(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    shared_frame_unref(arg);
+}
+
+static void file_segment_done(struct evbuffer_file_segment const *seg, int flags, void *arg)
+{
+    (void)seg;
+    (void)flags;
+    gr_file_range_unref(arg);
+}
+
+/* Appends the range to out, to be sent straight from the file. The segment holds a reference on the range until libevent has
+ * sent or dropped it; it never closes the descriptor. */
+static int add_file_range(struct evbuffer *out, gr_file_range *r)
+{
+    struct evbuffer_file_segment *seg =
+        evbuffer_file_segment_new(r->fd, r->offset, r->len, EVBUF_FS_DISABLE_LOCKING);
+    if (!seg)
+        return -1;
+    gr_file_range_ref(r);
+    evbuffer_file_segment_add_cleanup_cb(seg, file_segment_done, r);
+    /* Offset and length are relative to the segment's own range. */
+    int rc = evbuffer_add_file_segment(out, seg, 0, r->len);
+    evbuffer_file_segment_free(seg); /* out keeps it while it needs it */
+    return rc;
+}
+
+/* Queues a frame whose body has file ranges spliced in at files' points:
+ * memory pieces by reference into one shared heap frame, ranges as file
+ * segments. A failure after the first piece leaves a partial frame in the
+ * output, so the caller closes the connection. */
+static int queue_spliced(struct evbuffer *out, uint8_t *data, size_t len, const gr_splices *files)
+{
+    shared_frame *f = malloc(sizeof *f);
+    if (!f) {
+        free(data);
+        return -1;
+    }
+    f->data = data;
+    atomic_init(&f->refs, 1); /* ours, until every piece is queued */
+    int rc = 0;
+    size_t at = 0;
+    for (size_t i = 0; i <= files->npoints && rc == 0; i++) {
+        size_t end = i < files->npoints ? files->points[i].pos : len;
+        if (end > at) {
+            atomic_fetch_add(&f->refs, 1);
+            if (evbuffer_add_reference(out, data + at, end - at, free_piece, f) != 0) {
+                atomic_fetch_sub(&f->refs, 1);
+                rc = -1;
+            }
+            at = end;
+        }
+        if (rc == 0 && i < files->npoints)
+            rc = add_file_range(out, files->points[i].range);
+    }
+    shared_frame_unref(f);
+    return rc;
+}
+
+/* Queues a finished frame (4 size bytes reserved at the front of w), with
+ * the file ranges of files (NULL: none) spliced in. */
+static int queue_frame(conn *c, gr_writer *w, gr_splices *files)
 {
     if (!gr_writer_ok(w))
         return -1;
-    gr_write_i32_at(w, 0, (int32_t)(w->len - 4));
+    uint64_t file_bytes = files ? gr_splices_trim(files) : 0;
+    if (w->len - 4 + file_bytes > INT32_MAX)
+        return -1;
+    gr_write_i32_at(w, 0, (int32_t)(w->len - 4 + file_bytes));
     size_t len;
     uint8_t *data = gr_writer_take(w, &len);
     struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (files && files->npoints > 0)
+        return queue_spliced(out, data, len, files);
     if (evbuffer_add_reference(out, data, len, free_response, NULL) != 0) {
         free(data);
         return -1;
     }
     return 0;
+}
+
+int gr_request_file_records(gr_request *req, int fd, int64_t offset, size_t len,
+                            void (*release)(void *arg), void *arg, gr_bytes *records)
+{
+    return gr_splices_add(&req->files, fd, offset, len, release, arg, records);
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -166,6 +255,7 @@ static const char *api_name(int16_t key)
 
 static void request_free(gr_request *req)
 {
+    gr_splices_free(&req->files); /* ranges not handed to libevent are released */
     gr_writer_free(&req->out);
     gr_arena_free(&req->arena);
     free(req);
@@ -176,7 +266,7 @@ static void request_free(gr_request *req)
 static int finish(conn *c, gr_request *req, int rc)
 {
     char why[160];
-    if (rc == GR_HANDLED && queue_frame(c, &req->out) != 0)
+    if (rc == GR_HANDLED && queue_frame(c, &req->out, &req->files) != 0)
         rc = GR_CLOSE;
     if (rc == GR_CLOSE)
         snprintf(why, sizeof why, "cannot handle %s v%d request (correlation id %d)",
@@ -214,7 +304,7 @@ static int handle_frame(conn *c, const uint8_t *frame, size_t size)
             gr_write_i32(&w, 0);
             gr_write_i32(&w, correlation_id);
             int rc = gr_api_versions_unsupported(s->cfg.apis, &w);
-            if (rc != GR_OK || queue_frame(c, &w) != 0) {
+            if (rc != GR_OK || queue_frame(c, &w, NULL) != 0) {
                 gr_writer_free(&w);
                 conn_close(c, "cannot encode response");
                 return -1;
@@ -254,6 +344,7 @@ static int handle_frame(conn *c, const uint8_t *frame, size_t size)
     gr_reader_init(&req->body, frame + r.pos, size - r.pos);
 
     gr_writer_init(&req->out, 256);
+    gr_splices_init(&req->files, &req->out);
     gr_write_i32(&req->out, 0); /* size, patched by queue_frame */
     gr_response_header rh;
     gr_response_header_init(&rh);

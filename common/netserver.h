@@ -40,6 +40,7 @@
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "proto/codec.h"
 #include "proto/messages.h"
 
 struct event_base;
@@ -84,7 +85,37 @@ struct gr_request {
     struct gr_conn *conn; /* private: NULL once the connection has gone */
     bool in_handler;      /* private: the handler is still on the stack */
     int early_rc;         /* private: completed before the handler returned (-1: not) */
+    gr_splices files;     /* private: file ranges of the response (gr_request_file_records) */
 };
+
+/*
+ * Zero-copy response data. Makes *records a file-backed value for len bytes
+ * of fd at offset, to be put in a bytes or records field (Fetch's Records)
+ * of the response encoded into req->out. When the response is queued, the
+ * bytes of out before, between and after such values are sent from memory
+ * and the ranges straight from the file: with sendfile(2) on plaintext
+ * connections (libevent reads them into memory on others). The frame size
+ * counts the file bytes.
+ *
+ * release(arg) runs exactly once, on the connection's thread or the one that
+ * frees the request, after the bytes have been handed to the socket, or
+ * when the connection closes first, or when the request ends without
+ * sending them (GR_NO_RESPONSE, GR_CLOSE, an encoder error, the client gone
+ * while pending, or the value simply never encoded). fd must stay open and
+ * the range unchanged until then; the descriptor is never closed here.
+ *
+ * Returns GR_OK, or an error (too long a range, out of memory) after which
+ * release has already run and *records is an empty value: answer that
+ * partition with an error instead. len 0 gives an empty value and releases
+ * at once.
+ *
+ * Encode the response into req->out only (another writer refuses the value
+ * with GR_ERR_MALFORMED) and only once; after an encoder fails, answer
+ * GR_CLOSE rather than writing a different body into the same writer.
+ * Call on the request's connection thread, like gr_request_complete.
+ */
+int gr_request_file_records(gr_request *req, int fd, int64_t offset, size_t len,
+                            void (*release)(void *arg), void *arg, gr_bytes *records);
 
 /* Completes a request a handler left GR_PENDING: rc is GR_HANDLED (req->out
  * holds the body), GR_NO_RESPONSE or GR_CLOSE. Must run on the thread of

@@ -1,6 +1,9 @@
 /* codec.c - see codec.h. */
 #include "proto/codec.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Records err in the reader (so it stays failed, like its own errors). */
@@ -186,8 +189,16 @@ int gr_proto_write_str(gr_writer *w, bool compact, bool nullable, gr_str s)
     return w->err;
 }
 
+static int64_t marker_slot(const void *p);
+static int write_file_range(gr_writer *w, bool compact, gr_file_range *fr, int32_t len);
+
 int gr_proto_write_bytes(gr_writer *w, bool compact, bool nullable, gr_bytes b)
 {
+    if (marker_slot(b.ptr) >= 0) {
+        /* A file-backed value; one whose table is gone names nothing. */
+        gr_file_range *fr = gr_proto_file_range(b);
+        return fr ? write_file_range(w, compact, fr, b.len) : GR_ERR_MALFORMED;
+    }
     int e = check_len(nullable, b.len, INT32_MAX, b.ptr);
     if (e)
         return e;
@@ -257,4 +268,169 @@ bool gr_proto_str_is(gr_str s, const char *dflt)
     if (s.len <= 0) /* an empty view may have a NULL pointer: keep it from memcmp */
         return s.len == 0 && dflt[0] == '\0';
     return gr_str_eq(s, dflt);
+}
+
+/* ---- file-backed values ----
+ *
+ * A marker is the address of an element of `slots`, a private array no
+ * data can live in, so telling a marker from a data pointer is one range
+ * check and never misreads either. The element holds the range. Slots are
+ * taken when a range is added and given back when its table is freed, so
+ * they bound only the ranges of responses being built, not those being
+ * sent.
+ */
+#define FILE_SLOTS (1u << 16)
+
+static _Atomic(gr_file_range *) slots[FILE_SLOTS];
+static uint32_t free_slots[FILE_SLOTS]; /* a stack of returned slots */
+static uint32_t nfree_slots, next_new_slot;
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int slot_take(uint32_t *slot)
+{
+    int rc = GR_OK;
+    pthread_mutex_lock(&slots_lock);
+    if (nfree_slots > 0)
+        *slot = free_slots[--nfree_slots];
+    else if (next_new_slot < FILE_SLOTS)
+        *slot = next_new_slot++;
+    else
+        rc = GR_ERR_NOMEM;
+    pthread_mutex_unlock(&slots_lock);
+    return rc;
+}
+
+static void slot_give(uint32_t slot)
+{
+    atomic_store(&slots[slot], NULL);
+    pthread_mutex_lock(&slots_lock);
+    free_slots[nfree_slots++] = slot;
+    pthread_mutex_unlock(&slots_lock);
+}
+
+/* The slot a marker names, or -1 if p is not a marker. */
+static int64_t marker_slot(const void *p)
+{
+    uintptr_t u = (uintptr_t)p, base = (uintptr_t)slots;
+    if (!p || u < base || u - base >= sizeof slots)
+        return -1;
+    return (int64_t)((u - base) / sizeof slots[0]);
+}
+
+gr_file_range *gr_proto_file_range(gr_bytes b)
+{
+    int64_t slot = marker_slot(b.ptr);
+    return slot < 0 ? NULL : atomic_load(&slots[slot]);
+}
+
+void gr_splices_init(gr_splices *s, gr_writer *w)
+{
+    memset(s, 0, sizeof *s);
+    s->w = w;
+}
+
+void gr_file_range_ref(gr_file_range *r) { atomic_fetch_add(&r->refs, 1); }
+
+void gr_file_range_unref(gr_file_range *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    if (r->release)
+        r->release(r->arg);
+    free(r);
+}
+
+/* Grows an array of elem-sized items to hold one more. */
+static int grow(void **items, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return GR_OK;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p = realloc(*items, ncap * elem);
+    if (!p)
+        return GR_ERR_NOMEM;
+    *items = p;
+    *cap = ncap;
+    return GR_OK;
+}
+
+int gr_splices_add(gr_splices *s, int fd, int64_t offset, size_t len, void (*release)(void *),
+                   void *arg, gr_bytes *out)
+{
+    *out = (gr_bytes){NULL, 0};
+    int rc = GR_OK;
+    gr_file_range *r = NULL;
+    if (len == 0)
+        goto fail; /* nothing to send: an empty value, released now */
+    if (len > INT32_MAX || offset < 0 || fd < 0) {
+        rc = GR_ERR_MALFORMED;
+        goto fail;
+    }
+    if ((rc = grow((void **)&s->ranges, &s->cap_ranges, s->nranges, sizeof *s->ranges)))
+        goto fail;
+    if (!(r = calloc(1, sizeof *r))) {
+        rc = GR_ERR_NOMEM;
+        goto fail;
+    }
+    if ((rc = slot_take(&r->slot))) {
+        free(r);
+        goto fail;
+    }
+    r->fd = fd;
+    r->offset = offset;
+    r->len = (int32_t)len;
+    r->release = release;
+    r->arg = arg;
+    r->owner = s;
+    atomic_init(&r->refs, 1); /* the table's */
+    atomic_store(&slots[r->slot], r);
+    s->ranges[s->nranges++] = r;
+    *out = (gr_bytes){(const uint8_t *)&slots[r->slot], r->len};
+    return GR_OK;
+fail:
+    if (release)
+        release(arg);
+    return rc;
+}
+
+static int write_file_range(gr_writer *w, bool compact, gr_file_range *fr, int32_t len)
+{
+    gr_splices *s = fr->owner;
+    if (!s || s->w != w || len != fr->len)
+        return GR_ERR_MALFORMED;
+    write_len(w, compact, true, len);
+    if (w->err)
+        return w->err;
+    /* A point at or past this one was left by an encoder that rolled back. */
+    while (s->npoints > 0 && s->points[s->npoints - 1].pos >= w->len)
+        s->npoints--;
+    if (grow((void **)&s->points, &s->cap_points, s->npoints, sizeof *s->points)) {
+        w->err = GR_ERR_NOMEM;
+        return w->err;
+    }
+    s->points[s->npoints++] = (gr_splice){w->len, fr};
+    return GR_OK;
+}
+
+uint64_t gr_splices_trim(gr_splices *s)
+{
+    while (s->npoints > 0 && (!s->w || s->points[s->npoints - 1].pos > s->w->len))
+        s->npoints--;
+    uint64_t total = 0;
+    for (size_t i = 0; i < s->npoints; i++)
+        total += (uint64_t)s->points[i].range->len;
+    return total;
+}
+
+void gr_splices_free(gr_splices *s)
+{
+    for (size_t i = 0; i < s->nranges; i++) {
+        gr_file_range *r = s->ranges[i];
+        r->owner = NULL;
+        slot_give(r->slot);
+        gr_file_range_unref(r);
+    }
+    free(s->ranges);
+    free(s->points);
+    memset(s, 0, sizeof *s);
 }

@@ -88,6 +88,82 @@ size_t gr_proto_count_size(bool compact, int32_t count);
 /* Tag, size prefix and value of one tagged field whose value is size bytes. */
 size_t gr_proto_tag_size(uint32_t tag, size_t size);
 
+/* ---- file-backed values (zero-copy responses) ----
+ *
+ * A response may carry a bytes or records value whose content is a range of
+ * a file (record batches in a log segment) instead of memory, so that the
+ * sender can pass it to the socket with sendfile(2). Such a value is an
+ * ordinary gr_bytes: len is the range's length, and ptr is an opaque marker
+ * (never data, never dereferenced as data) that names a gr_file_range.
+ * Size functions therefore count it like any other value; decoders never
+ * see one.
+ *
+ * The ranges of one response live in a gr_splices table bound to the one
+ * writer the response is encoded into. Encoding a marker writes the length
+ * prefix (either spelling) and records a splice point, the writer position
+ * where the range's bytes belong, instead of the bytes. A marker encoded
+ * into any other writer is GR_ERR_MALFORMED, as is one whose len was
+ * changed. The writer then holds the frame minus its file bytes: the sender
+ * interleaves the writer's bytes with the ranges at the splice points.
+ *
+ * Release: every range is released (its callback runs) exactly once, when
+ * the table has been freed and every sender holding a reference (one per
+ * use) has dropped it. A failed gr_splices_add releases at once.
+ *
+ * A generated encoder that fails rolls the writer back; splice points past
+ * the writer's end are stale and are ignored by gr_splices_trim, and a new
+ * point drops every earlier one at or after its position.
+ */
+typedef struct gr_splices gr_splices;
+
+typedef struct gr_file_range {
+    int fd;          /* not owned: the releaser keeps it open until release */
+    int64_t offset;
+    int32_t len;
+    /* private */
+    void (*release)(void *arg);
+    void *arg;
+    _Atomic int refs;
+    uint32_t slot;
+    gr_splices *owner; /* NULL once the table is freed */
+} gr_file_range;
+
+typedef struct {
+    size_t pos; /* writer position of the range's first byte */
+    gr_file_range *range;
+} gr_splice;
+
+struct gr_splices {
+    gr_writer *w; /* the only writer these ranges may be encoded into */
+    gr_file_range **ranges;
+    size_t nranges, cap_ranges;
+    gr_splice *points; /* in increasing position order */
+    size_t npoints, cap_points;
+};
+
+/* Binds an empty table to w. A zeroed table is also valid (and empty). */
+void gr_splices_init(gr_splices *s, gr_writer *w);
+/*
+ * Makes *out a file-backed value for len bytes of fd at offset; release(arg)
+ * runs exactly once when the range is no longer needed. len 0 releases at
+ * once and gives an empty value. On failure (GR_ERR_NOMEM, GR_ERR_MALFORMED
+ * for len > INT32_MAX or a negative offset, GR_ERR_NOMEM when too many
+ * ranges are live) release has already run and *out is an empty value.
+ */
+int gr_splices_add(gr_splices *s, int fd, int64_t offset, size_t len, void (*release)(void *),
+                   void *arg, gr_bytes *out);
+/* Drops the splice points past the end of the writer (an encoder rolled
+ * back); returns the number of file bytes the remaining ones carry. */
+uint64_t gr_splices_trim(gr_splices *s);
+/* Drops the table's references; ranges no sender holds are released. The
+ * markers it handed out become invalid. s is left empty and unbound. */
+void gr_splices_free(gr_splices *s);
+/* A sender's reference on a range while it sends it. */
+void gr_file_range_ref(gr_file_range *r);
+void gr_file_range_unref(gr_file_range *r);
+/* The range a value is backed by, or NULL for an in-memory value. */
+gr_file_range *gr_proto_file_range(gr_bytes b);
+
 /* ---- defaults, for deciding whether a tagged field is written ---- */
 
 /* True if s equals the default: null when dflt is NULL, else the C string. */
