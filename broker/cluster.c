@@ -446,7 +446,6 @@ gr_cluster *gr_cluster_start(gr_broker *b, struct event_base *base)
         .node_id = b->node_id,
         .voters = c->voters,
         .n_voters = (size_t)c->nvoters,
-        .observer = true,
         .dir = dir,
         .cluster_id = b->cluster_id,
         .snapshot_bytes = 20 << 20,

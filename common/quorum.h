@@ -61,8 +61,7 @@ typedef struct {
 typedef struct {
     int32_t node_id;
     const gr_voter *voters; /* controller.quorum.voters */
-    size_t n_voters;
-    bool observer;          /* a broker following the log */
+    size_t n_voters;        /* a node whose id is not a voter's is an observer */
     const char *dir;        /* the metadata directory */
     const char *cluster_id;
     gr_raft_config raft;    /* timeouts (node_id, voters and seed are filled in here) */
@@ -91,9 +90,9 @@ int64_t gr_quorum_applied(const gr_quorum *q);
 int64_t gr_quorum_end_offset(const gr_quorum *q);
 const gr_voter *gr_quorum_voter(const gr_quorum *q, int32_t id);
 
-/* The Raft APIs a controller serves: Vote, BeginQuorumEpoch,
- * EndQuorumEpoch, Fetch, FetchSnapshot and DescribeQuorum. req->ctx must
- * lead to the quorum through get_quorum. */
+/* Serves the Raft APIs a controller answers: Vote, BeginQuorumEpoch,
+ * EndQuorumEpoch, Fetch, FetchSnapshot and DescribeQuorum. Most answers
+ * come from the core later (GR_PENDING). */
 int gr_quorum_handle(gr_quorum *q, gr_request *req, gr_writer *out);
 
 /* The metadata topic, as KRaft names it. */
