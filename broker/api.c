@@ -12,7 +12,11 @@ static const gr_api_handler standalone[] = {
     {GR_API_DESCRIBE_CLUSTER, 0, 1, gr_handle_describe_cluster},
 };
 
+/* Produce from v0: see api_produce.c for why v0-v2 are advertised. */
 static const gr_api_handler clustered[] = {
+    {GR_API_PRODUCE, 0, 11, gr_handle_produce},
+    {GR_API_FETCH, 4, 16, gr_handle_fetch},
+    {GR_API_LIST_OFFSETS, 1, 8, gr_handle_list_offsets},
     {GR_API_METADATA, 0, 12, gr_handle_metadata},
     {GR_API_API_VERSIONS, 0, 4, gr_handle_api_versions},
     {GR_API_DESCRIBE_CLUSTER, 0, 1, gr_handle_describe_cluster},

@@ -24,5 +24,10 @@ int gr_handle_describe_configs(gr_request *req, gr_writer *out);
 int gr_handle_alter_configs(gr_request *req, gr_writer *out);
 int gr_handle_incremental_alter_configs(gr_request *req, gr_writer *out);
 int gr_handle_describe_quorum(gr_request *req, gr_writer *out);
+/* The data path (api_produce.c, api_fetch.c, api_list_offsets.c), over the
+ * partitions of the replica manager (replica.h). */
+int gr_handle_produce(gr_request *req, gr_writer *out);
+int gr_handle_fetch(gr_request *req, gr_writer *out);
+int gr_handle_list_offsets(gr_request *req, gr_writer *out);
 
 #endif

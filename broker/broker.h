@@ -35,6 +35,9 @@ typedef struct gr_broker {
     /* In a cluster (controller.quorum.voters set): the metadata this broker
      * follows. NULL for a standalone broker, which serves only itself. */
     struct gr_cluster *cluster;
+    /* The partition replicas this broker holds (replica.h); NULL for a
+     * standalone broker. Fed by the cluster's metadata on the main loop. */
+    struct gr_replica_mgr *replicas;
 } gr_broker;
 
 /* The broker's configuration definitions (Kafka's names and defaults). */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "broker/broker.h"
+#include "broker/replica.h"
 #include "common/errors.h"
 #include "common/kclient.h"
 #include "common/logging.h"
@@ -408,6 +409,19 @@ void gr_cluster_create_topic(gr_cluster *c, gr_str name)
 
 /* ---- life ---- */
 
+/* The image changed (an entry applied, or a snapshot loaded): the replica
+ * manager follows. On the main loop, the image's only writer, so reading
+ * it here needs no lock. */
+static void on_applied(void *ctx, int64_t offset)
+{
+    (void)offset;
+    gr_cluster *c = ctx;
+    if (c->b->replicas)
+        gr_replica_sync(c->b->replicas, c->sm.img);
+}
+
+static void on_reloaded(void *ctx) { on_applied(ctx, -1); }
+
 const gr_metadata_image *gr_cluster_read_lock(gr_cluster *c)
 {
     pthread_rwlock_rdlock(&c->lock);
@@ -439,7 +453,8 @@ gr_cluster *gr_cluster_start(gr_broker *b, struct event_base *base)
     }
     if (getrandom(c->incarnation.b, 16, 0) != 16)
         c->incarnation.b[0] = 1;
-    c->sm = (gr_metadata_sm){.lock = &c->lock, .ctx = c};
+    c->sm = (gr_metadata_sm){
+        .lock = &c->lock, .ctx = c, .applied = on_applied, .reloaded = on_reloaded};
     char dir[4096];
     gr_broker_first_log_dir(b, dir, sizeof dir);
     gr_quorum_config qc = {

@@ -13,6 +13,7 @@
 #include "broker/api.h"
 #include "broker/broker.h"
 #include "broker/cluster.h"
+#include "broker/replica.h"
 #include "common/netserver.h"
 #include "common/logging.h"
 #include "common/version.h"
@@ -86,14 +87,20 @@ static int serve(gr_broker *b)
     gr_netserver *server = NULL;
     bool clustered = gr_config_str(b->config, "controller.quorum.voters")[0] != 0;
     if (sig_int && sig_term && event_add(sig_int, NULL) == 0 && event_add(sig_term, NULL) == 0 &&
+        (!clustered || (b->replicas = gr_replica_new(b))) &&
         (!clustered || (b->cluster = gr_cluster_start(b, base))) &&
         (server = gr_netserver_new(base, &cfg)) && gr_netserver_start(server) == 0) {
         GR_INFO("broker", "node %d ready%s", b->node_id, clustered ? "" : " (standalone)");
         rc = event_base_dispatch(base) < 0 ? -1 : 0;
     }
+    /* Long polls answer now, while the network threads still run. */
+    gr_replica_stop(b->replicas);
     gr_netserver_free(server);
     gr_cluster_free(b->cluster);
     b->cluster = NULL;
+    /* After the network threads: no request holds a partition any more. */
+    gr_replica_free(b->replicas);
+    b->replicas = NULL;
     if (sig_int)
         event_free(sig_int);
     if (sig_term)

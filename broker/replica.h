@@ -1,0 +1,87 @@
+/*
+ * replica.h - the replica manager: the partition logs this broker holds,
+ * and what it knows about each (leader or not, leader epoch, high
+ * watermark), kept in step with the metadata image.
+ *
+ * The main loop calls gr_replica_sync after every change of the metadata
+ * image. For every partition of every topic whose replicas include this
+ * broker it opens the log under the first log directory (and hands it to
+ * the background maintenance task); partitions of topics that have gone are
+ * closed and their directories deleted.
+ *
+ * Network threads look partitions up by topic name or topic id. The table
+ * they search is immutable once published: a sync builds a new one and
+ * swaps the pointer under a write lock, so a lookup holds the read lock
+ * only for the search. A lookup returns a counted reference: a partition
+ * (and its log) lives until the last reference is dropped, so a fetch
+ * whose file range is still being sent survives a topic deletion.
+ *
+ * High watermark. There is no follower replication yet. When the ISR is
+ * exactly [this broker] the high watermark is the log end offset (updated
+ * after every append); with any other ISR it does not advance (acks=all
+ * produce answers NOT_ENOUGH_REPLICAS_AFTER_APPEND; see api_produce.c).
+ * Replication will move it from follower fetch positions.
+ */
+#ifndef GR_BROKER_REPLICA_H
+#define GR_BROKER_REPLICA_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/metadata.h"
+
+struct gr_broker;
+typedef struct gr_replica_mgr gr_replica_mgr;
+
+/* One partition replica held by this broker. The fields marked atomic are
+ * written by the main loop (sync) or by appends and read anywhere. */
+typedef struct gr_partition {
+    char topic[256];
+    gr_uuid topic_id;
+    int32_t index;
+    gr_log *log;
+    atomic_bool leader;          /* this broker leads it */
+    atomic_int leader_epoch;
+    atomic_bool isr_only_self;   /* ISR == [this broker]: HW follows the log end */
+    atomic_int isr_size;
+    atomic_llong hw;             /* high watermark */
+    atomic_int max_message_bytes; /* max.message.bytes */
+    atomic_int refs;
+    bool deleted; /* its topic is gone: delete the files after the last reference */
+    char dir[4096];
+} gr_partition;
+
+/* NULL (logged) on failure. */
+gr_replica_mgr *gr_replica_new(struct gr_broker *b);
+/* Closes every log. Call after the network threads have stopped. */
+void gr_replica_free(gr_replica_mgr *m);
+
+/* Brings the partitions in line with img (main loop only). */
+void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img);
+
+/* Lookups (any thread). On success a reference the caller must drop with
+ * gr_partition_unref; otherwise NULL with *err set to the Kafka error:
+ * UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_TOPIC_ID (by id), or
+ * NOT_LEADER_OR_FOLLOWER when the partition exists but has no replica here. */
+gr_partition *gr_replica_get(gr_replica_mgr *m, gr_str topic, int32_t index, int16_t *err);
+gr_partition *gr_replica_get_by_id(gr_replica_mgr *m, const gr_uuid *topic_id, int32_t index,
+                                   int16_t *err);
+void gr_partition_unref(gr_partition *p);
+
+/* After an append on the leader: advances the high watermark when the ISR
+ * is this broker alone. Returns the high watermark. */
+int64_t gr_partition_appended(gr_partition *p);
+
+/* Requests waiting on partitions (long-poll fetches) count themselves in
+ * and out; they stop waiting once gr_replica_stopping says so. At shutdown
+ * the main loop calls gr_replica_stop before stopping the network threads:
+ * it waits (bounded) until every waiting request has been answered. */
+void gr_replica_wait_begin(gr_replica_mgr *m);
+void gr_replica_wait_end(gr_replica_mgr *m);
+bool gr_replica_stopping(gr_replica_mgr *m);
+void gr_replica_stop(gr_replica_mgr *m);
+
+#endif
