@@ -52,7 +52,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(BUILD)/obj/gen/messages.o
 LIBGREGOR := $(BUILD)/libgregor.a
 
-all: $(BIN)/gregor-broker $(BIN)/gregor-controller $(BIN)/gregorctl
+all: $(BIN)/gregor-broker $(BIN)/gregor-controller $(BIN)/gregorctl $(BIN)/gregor-perf
 
 $(BUILD)/obj/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
@@ -79,6 +79,10 @@ $(BIN)/gregor-controller: $(call obj,$(CONTROLLER_SRC)) $(LIBGREGOR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_EVENT) $(LIBS)
 
 $(BIN)/gregorctl: $(call obj,$(CTL_SRC)) $(LIBGREGOR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_EVENT) $(LIBS)
+
+$(BIN)/gregor-perf: $(call obj,tools/perf.c) $(LIBGREGOR)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_EVENT) $(LIBS)
 
@@ -137,8 +141,9 @@ crash-test: $(BUILD)/log-crash
 
 # Benchmarks print figures beside a baseline measured in the same run.
 BENCH_MIB ?= 1024
-bench: $(BUILD)/log-bench
+bench: $(BUILD)/log-bench all
 	$(BUILD)/log-bench $(BENCH_MIB)
+	BIN=$(BIN) tests/bench/data_bench.sh
 
 integration: all
 	GREGOR_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q tests/integration

@@ -1,0 +1,35 @@
+"""gregor-perf, the load generator: it produces and consumes against a real
+cluster and reports figures; a wrong topic is an error with Kafka's name."""
+
+import os
+import re
+import subprocess
+
+import gregor
+
+
+def perf(*args, timeout=60):
+    exe = os.path.join(gregor.bin_dir(), "gregor-perf")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_produce_then_consume_everything(cluster):
+    cluster.start(controllers=1, brokers=1)
+    b = cluster.bootstrap
+    p = perf("produce", "-b", b, "-t", "perf", "--create", "-p", "3", "-n", "20000",
+             "-s", "100", "--acks", "-1", "-z", "zstd")
+    assert p.returncode == 0, p.stderr
+    m = re.search(r"produce: (\d+) msgs, .* msgs/s, .* MB/s, latency ms p50 [\d.]+ p99 [\d.]+ "
+                  r"p99.9 [\d.]+ max [\d.]+", p.stdout)
+    assert m and int(m.group(1)) == 20000, p.stdout
+    c = perf("consume", "-b", b, "-t", "perf", "--from-beginning", "-n", "20000")
+    assert c.returncode == 0, c.stderr
+    m = re.search(r"consume: (\d+) msgs", c.stdout)
+    assert m and int(m.group(1)) == 20000, c.stdout
+
+
+def test_unknown_topic_is_an_error(cluster):
+    cluster.start(controllers=1, brokers=1)
+    p = perf("consume", "-b", cluster.bootstrap, "-t", "nosuch", "-n", "1", timeout=30)
+    assert p.returncode != 0
+    assert "UNKNOWN_TOPIC_OR_PARTITION" in p.stderr + p.stdout
