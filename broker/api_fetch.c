@@ -19,33 +19,29 @@
  * FETCH_SESSION_ID_NOT_FOUND, after which clients fall back to full
  * fetches.
  *
- * Long polls: when no partition has anything to say (no data, no error),
- * the request waits up to max_wait_ms, checking every POLL_MS whether data
- * arrived. The check is cheap (atomic high watermarks); a wake-up on append
- * (a purgatory) replaces the polling later. min_bytes is honoured as "at
- * least one byte". At shutdown waiting fetches are answered at once.
+ * Long polls: when no partition has an error and the records below the
+ * high watermarks come to less than min_bytes, the request waits (up to
+ * max_wait_ms) in the purgatory of its connection's thread (waits.h),
+ * watching the keys of its partitions. A high watermark move, a leadership
+ * change or a removal of one of them (replica.h's wait hook) makes it look
+ * again; it answers as soon as it has min_bytes or an error, or at its
+ * deadline with what there is. Nothing runs while it waits: no polling.
+ * The logs are read when it answers. At shutdown waiting fetches are
+ * answered at once; a fetch whose client went away is dropped on its next
+ * wake-up or deadline.
  *
  * Follower fetches (replica id >= 0) are not served differently yet: there
  * is no replication.
  */
-#include <event2/event.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker/api.h"
 #include "broker/replica.h"
+#include "broker/waits.h"
 #include "common/errors.h"
 #include "common/logging.h"
-
-#define POLL_MS 5
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static gr_partition *find(gr_request *req, const gr_fetch_request_fetch_topic *t, int32_t index,
                           int16_t *err)
@@ -72,9 +68,15 @@ static int16_t check_partition(gr_partition *p, const gr_fetch_request_fetch_par
     return GR_NONE;
 }
 
-/* Whether an answer now would carry something: data or an error. */
+/* Whether an answer now would be worth sending: some partition has an
+ * error to report, or the partitions together have min_bytes of records
+ * below their high watermarks (each counted up to its partition max bytes).
+ * Cheap when nothing arrived: the high watermarks say so; the byte count
+ * (an index lookup per partition, no data read) is only taken when records
+ * are there and more than a byte is asked for. */
 static bool fetch_ready(gr_request *req, const gr_fetch_request *body)
 {
+    int64_t bytes = 0;
     for (int32_t i = 0; i < body->topics_count; i++) {
         const gr_fetch_request_fetch_topic *t = &body->topics[i];
         for (int32_t k = 0; k < t->partitions_count; k++) {
@@ -83,8 +85,23 @@ static bool fetch_ready(gr_request *req, const gr_fetch_request *body)
             gr_partition *p = find(req, t, fp->partition, &err);
             if (!p)
                 return true;
-            bool ready = check_partition(p, fp) != GR_NONE ||
-                         (fp->partition_max_bytes > 0 && fp->fetch_offset < atomic_load(&p->hw));
+            bool ready = check_partition(p, fp) != GR_NONE;
+            int64_t hw = atomic_load(&p->hw);
+            if (!ready && fp->partition_max_bytes > 0 && fp->fetch_offset < hw) {
+                if (body->min_bytes <= 1) {
+                    ready = true;
+                } else {
+                    gr_log_read_result r;
+                    if (gr_log_read(p->log, fp->fetch_offset, (size_t)fp->partition_max_bytes,
+                                    hw, &r) != GR_LOG_OK) {
+                        ready = true; /* the answer will carry the error */
+                    } else {
+                        bytes += (int64_t)r.length;
+                        gr_log_read_release(&r);
+                        ready = bytes >= body->min_bytes;
+                    }
+                }
+            }
             gr_partition_unref(p);
             if (ready)
                 return true;
@@ -201,32 +218,75 @@ static int answer_fetch(gr_request *req, const gr_fetch_request *body, gr_writer
                                                                             : GR_CLOSE;
 }
 
-/* A fetch waiting for data. */
+/* A fetch waiting for data, in the purgatory of its connection's thread. */
 typedef struct {
+    gr_delayed_op op;
     gr_request *req;
     gr_fetch_request body; /* lives in req's arena */
-    struct event *timer;
-    int64_t deadline;
 } waiting_fetch;
 
-static void wait_tick(evutil_socket_t fd, short what, void *arg)
+static waiting_fetch *waiting_of(gr_delayed_op *op)
 {
-    (void)fd;
-    (void)what;
-    waiting_fetch *w = arg;
+    return (waiting_fetch *)((char *)op - offsetof(waiting_fetch, op));
+}
+
+static bool wait_try(gr_delayed_op *op, int64_t now_ms)
+{
+    (void)now_ms;
+    waiting_fetch *w = waiting_of(op);
     gr_broker *b = w->req->ctx;
-    if (gr_request_base(w->req) && mono_ms() < w->deadline && !gr_replica_stopping(b->replicas) &&
-        !fetch_ready(w->req, &w->body)) {
-        struct timeval tv = {0, POLL_MS * 1000};
-        if (evtimer_add(w->timer, &tv) == 0)
-            return;
-    }
+    /* A client that has gone needs no answer: let it go at once. */
+    return !gr_request_base(w->req) || gr_replica_stopping(b->replicas) ||
+           fetch_ready(w->req, &w->body);
+}
+
+static void wait_done(gr_delayed_op *op, int64_t now_ms, gr_delayed_cause cause)
+{
+    (void)now_ms;
+    (void)cause;
+    waiting_fetch *w = waiting_of(op);
     gr_request *req = w->req;
+    gr_broker *b = req->ctx;
+    /* The logs are read now: what arrived up to this moment goes out. */
     int rc = gr_request_base(req) ? answer_fetch(req, &w->body, &req->out) : GR_CLOSE;
-    event_free(w->timer);
     free(w);
-    gr_request_complete(req, rc);
+    gr_request_complete(req, rc); /* may start the connection's next request */
     gr_replica_wait_end(b->replicas);
+}
+
+static void wait_hook(const gr_partition *p)
+{
+    if (p)
+        gr_waits_notify(gr_purgatory_key(&p->topic_id, p->index));
+    else
+        gr_waits_wake_all();
+}
+
+/* The watch keys of the request's partitions, in req's arena; false when a
+ * partition cannot be found (then there is an error to answer at once). */
+static bool watch_keys(gr_request *req, const gr_fetch_request *body, uint64_t **keys,
+                       size_t *nkeys)
+{
+    size_t n = 0;
+    for (int32_t i = 0; i < body->topics_count; i++)
+        if (body->topics[i].partitions_count > 0)
+            n += (size_t)body->topics[i].partitions_count;
+    *keys = gr_arena_calloc(&req->arena, n ? n : 1, sizeof **keys);
+    *nkeys = 0;
+    if (!*keys)
+        return false;
+    for (int32_t i = 0; i < body->topics_count; i++) {
+        const gr_fetch_request_fetch_topic *t = &body->topics[i];
+        for (int32_t k = 0; k < t->partitions_count; k++) {
+            int16_t err;
+            gr_partition *p = find(req, t, t->partitions[k].partition, &err);
+            if (!p)
+                return false;
+            (*keys)[(*nkeys)++] = gr_purgatory_key(&p->topic_id, p->index);
+            gr_partition_unref(p);
+        }
+    }
+    return true;
 }
 
 int gr_handle_fetch(gr_request *req, gr_writer *out)
@@ -249,22 +309,27 @@ int gr_handle_fetch(gr_request *req, gr_writer *out)
         return answer_fetch(req, &body, out);
     gr_broker *b = req->ctx;
     struct event_base *base = gr_request_base(req);
+    uint64_t *keys;
+    size_t nkeys;
+    if (!base || !b->replicas || gr_replica_stopping(b->replicas) ||
+        !watch_keys(req, &body, &keys, &nkeys))
+        return answer_fetch(req, &body, out);
     waiting_fetch *w = calloc(1, sizeof *w);
-    if (!w || !base || gr_replica_stopping(b->replicas))
-        goto now;
+    if (!w)
+        return answer_fetch(req, &body, out);
     w->req = req;
     w->body = body;
-    w->deadline = mono_ms() + body.max_wait_ms;
-    w->timer = evtimer_new(base, wait_tick, w);
-    struct timeval tv = {0, POLL_MS * 1000};
-    if (!w->timer || evtimer_add(w->timer, &tv) != 0) {
-        if (w->timer)
-            event_free(w->timer);
-        goto now;
-    }
+    gr_delayed_op_init(&w->op, wait_try, wait_done);
+    gr_replica_set_wait_hook(b->replicas, wait_hook);
     gr_replica_wait_begin(b->replicas);
-    return GR_PENDING;
-now:
-    free(w);
-    return answer_fetch(req, &body, out);
+    rc = gr_waits_watch(base, &w->op, keys, nkeys, gr_waits_now_ms() + body.max_wait_ms);
+    if (rc == GR_PURGATORY_ENOMEM) {
+        gr_replica_wait_end(b->replicas);
+        free(w);
+        return answer_fetch(req, &body, out);
+    }
+    /* A stop that began before the watch was seen may have missed it. */
+    if (rc == GR_PURGATORY_WATCHING && gr_replica_stopping(b->replicas))
+        gr_waits_wake_all();
+    return GR_PENDING; /* answered by wait_done, perhaps already */
 }

@@ -44,6 +44,7 @@ struct gr_replica_mgr {
     table *cur;
     atomic_int waiting;
     atomic_bool stopping;
+    _Atomic(gr_replica_wait_hook) hook;
 };
 
 static int64_t wall_ms(void)
@@ -97,17 +98,34 @@ void gr_partition_unref(gr_partition *p)
     free(p);
 }
 
-static void hw_advance(gr_partition *p, int64_t to)
+void gr_replica_set_wait_hook(gr_replica_mgr *m, gr_replica_wait_hook hook)
+{
+    if (m)
+        atomic_store(&m->hook, hook);
+}
+
+static void notify(gr_partition *p)
+{
+    gr_replica_wait_hook hook = p->mgr ? atomic_load(&p->mgr->hook) : NULL;
+    if (hook)
+        hook(p);
+}
+
+/* True when this call moved the high watermark. */
+static bool hw_advance(gr_partition *p, int64_t to)
 {
     long long cur = atomic_load(&p->hw);
-    while (cur < to && !atomic_compare_exchange_weak(&p->hw, &cur, to))
-        ;
+    while (cur < to)
+        if (atomic_compare_exchange_weak(&p->hw, &cur, to))
+            return true;
+    return false;
 }
 
 int64_t gr_partition_appended(gr_partition *p)
 {
-    if (atomic_load(&p->isr_only_self) && atomic_load(&p->leader))
-        hw_advance(p, gr_log_end_offset(p->log));
+    if (atomic_load(&p->isr_only_self) && atomic_load(&p->leader) &&
+        hw_advance(p, gr_log_end_offset(p->log)))
+        notify(p);
     return atomic_load(&p->hw);
 }
 
@@ -168,6 +186,7 @@ static gr_partition *open_partition(gr_replica_mgr *m, const rtopic *t, int32_t 
         return NULL;
     snprintf(p->topic, sizeof p->topic, "%s", t->name);
     p->topic_id = t->id;
+    p->mgr = m;
     p->index = index;
     int dn = snprintf(p->dir, sizeof p->dir, "%s/%s-%d", m->dir, t->name, index);
     if (dn < 0 || (size_t)dn >= sizeof p->dir) {
@@ -262,16 +281,20 @@ static void apply_state(gr_partition *p, const gr_metadata_partition *mp, int32_
 {
     bool leader = mp->leader == self;
     bool only_self = mp->isr.count == 1 && mp->isr.ids[0] == self;
-    if (leader != atomic_load(&p->leader) || mp->leader_epoch != atomic_load(&p->leader_epoch))
+    bool changed =
+        leader != atomic_load(&p->leader) || mp->leader_epoch != atomic_load(&p->leader_epoch);
+    if (changed)
         GR_INFO(SUB, "%s-%d: %s at leader epoch %d", p->topic, p->index,
                 leader ? "leader" : "follower", mp->leader_epoch);
     atomic_store(&p->leader_epoch, mp->leader_epoch);
     atomic_store(&p->isr_size, mp->isr.count);
     atomic_store(&p->isr_only_self, only_self);
     atomic_store(&p->max_message_bytes, max_bytes);
-    if (leader && only_self)
-        hw_advance(p, gr_log_end_offset(p->log));
+    if (leader && only_self && hw_advance(p, gr_log_end_offset(p->log)))
+        changed = true;
     atomic_store(&p->leader, leader);
+    if (changed)
+        notify(p);
 }
 
 typedef struct {
@@ -353,6 +376,7 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
             gr_logtask_remove(m->task, p->log);
             atomic_store(&p->leader, false);
             p->deleted = true;
+            notify(p); /* waiting readers find it gone and answer now */
             for (int w = 0; w < REMOVE_WAIT_MS && atomic_load(&p->refs) > 1; w++)
                 usleep(1000);
             if (atomic_load(&p->refs) > 1) {
@@ -473,6 +497,9 @@ void gr_replica_stop(gr_replica_mgr *m)
     if (!m)
         return;
     atomic_store(&m->stopping, true);
+    gr_replica_wait_hook hook = atomic_load(&m->hook);
+    if (hook)
+        hook(NULL);
     for (int w = 0; w < REMOVE_WAIT_MS && atomic_load(&m->waiting) > 0; w++)
         usleep(1000);
     if (atomic_load(&m->waiting) > 0)

@@ -51,6 +51,7 @@ typedef struct gr_partition {
     atomic_int max_message_bytes; /* max.message.bytes */
     atomic_int refs;
     bool deleted; /* its topic is gone: delete the files after the last reference */
+    gr_replica_mgr *mgr; /* for the wait hook */
     char dir[4096];
 } gr_partition;
 
@@ -75,10 +76,19 @@ void gr_partition_unref(gr_partition *p);
  * is this broker alone. Returns the high watermark. */
 int64_t gr_partition_appended(gr_partition *p);
 
+/* The wait hook: called (on the thread that made the change) whenever what
+ * a waiting reader of p could see changed: its high watermark moved, it
+ * changed leader or leader epoch, or it was removed. p is NULL once, from
+ * gr_replica_stop: every waiting request should answer now. The hook must
+ * be cheap and thread-safe. Setting it again replaces it; NULL: none. */
+typedef void (*gr_replica_wait_hook)(const gr_partition *p);
+void gr_replica_set_wait_hook(gr_replica_mgr *m, gr_replica_wait_hook hook);
+
 /* Requests waiting on partitions (long-poll fetches) count themselves in
  * and out; they stop waiting once gr_replica_stopping says so. At shutdown
  * the main loop calls gr_replica_stop before stopping the network threads:
- * it waits (bounded) until every waiting request has been answered. */
+ * it calls the wait hook with NULL, then waits (bounded) until every
+ * waiting request has been answered. */
 void gr_replica_wait_begin(gr_replica_mgr *m);
 void gr_replica_wait_end(gr_replica_mgr *m);
 bool gr_replica_stopping(gr_replica_mgr *m);
