@@ -17,6 +17,7 @@
 #include "common/api_versions.h"
 #include "common/netserver.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testnet.h"
 
 /* A handler that answers Metadata 50 ms later, from a timer on the
  * connection's loop, with an empty body. */
@@ -52,68 +53,12 @@ static const gr_api_handler handlers[] = {
 };
 static const gr_api_table apis = {handlers, 3};
 
-typedef struct {
-    struct event_base *base;
-    gr_netserver *srv;
-    pthread_t thread;
-    int port;
-    gr_listener listener;
-    gr_netserver_config cfg;
-} server;
-
-static void *run_base(void *arg)
+static void server_start(gr_test_server *s, int threads)
 {
-    server *s = arg;
-    event_base_loop(s->base, EVLOOP_NO_EXIT_ON_EMPTY);
-    return NULL;
+    gr_test_server_start(s, &apis, threads, NULL);
 }
 
-static void server_start(server *s, int threads)
-{
-    memset(s, 0, sizeof *s);
-    strcpy(s->listener.name, "PLAINTEXT");
-    strcpy(s->listener.host, "127.0.0.1");
-    s->cfg = (gr_netserver_config){.listeners = &s->listener, .nlisteners = 1,
-                                   .max_request_bytes = 1024, .num_threads = threads,
-                                   .apis = &apis, .subsystem = "test"};
-    /* The test thread stops the loop from outside: the base needs locks. */
-    ck_assert_int_eq(evthread_use_pthreads(), 0);
-    s->base = event_base_new();
-    ck_assert_ptr_nonnull(s->base);
-    s->srv = gr_netserver_new(s->base, &s->cfg);
-    ck_assert_ptr_nonnull(s->srv);
-    ck_assert_int_eq(gr_netserver_start(s->srv), 0);
-    s->port = gr_netserver_port(s->srv, 0);
-    ck_assert_int_gt(s->port, 0);
-    ck_assert_int_eq(pthread_create(&s->thread, NULL, run_base, s), 0);
-}
-
-static void stop_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    server *s = arg;
-    gr_netserver_free(s->srv);
-    event_base_loopbreak(s->base);
-}
-
-static void server_stop(server *s)
-{
-    event_base_once(s->base, -1, EV_TIMEOUT, stop_cb, s, &(struct timeval){0, 0});
-    pthread_join(s->thread, NULL);
-    event_base_free(s->base);
-}
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
+static int dial(int port) { return gr_test_dial(port, 5, 0); }
 
 /* A request frame: size, header v1 (key, version, correlation id, null
  * client id), then an empty body for the versions used here. */
@@ -135,34 +80,22 @@ static void send_request(int fd, int16_t key, int16_t version, int32_t corr)
     gr_writer_free(&w);
 }
 
-static int recv_all(int fd, uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Reads one response frame; returns its correlation id, or -1 on EOF. */
 static int32_t recv_correlation(int fd)
 {
     uint8_t hdr[8];
-    if (recv_all(fd, hdr, 8) != 0)
+    if (gr_test_recv_all(fd, hdr, 8) != 0)
         return -1;
     int32_t size = (int32_t)((uint32_t)hdr[0] << 24 | hdr[1] << 16 | hdr[2] << 8 | hdr[3]);
     uint8_t *rest = malloc((size_t)size);
-    ck_assert_int_eq(recv_all(fd, rest, (size_t)size - 4), 0);
+    ck_assert_int_eq(gr_test_recv_all(fd, rest, (size_t)size - 4), 0);
     free(rest);
     return (int32_t)((uint32_t)hdr[4] << 24 | hdr[5] << 16 | hdr[6] << 8 | hdr[7]);
 }
 
 static void check_in_order(int threads)
 {
-    server s;
+    gr_test_server s;
     server_start(&s, threads);
     int fd = dial(s.port);
     /* The pending Metadata is pipelined between two immediate requests,
@@ -181,7 +114,7 @@ static void check_in_order(int threads)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ck_assert_int_eq(recv_correlation(fd), -1);
     close(fd);
-    server_stop(&s);
+    gr_test_server_stop(&s);
 }
 
 START_TEST(pending_answers_keep_request_order_on_network_threads) { check_in_order(2); }
@@ -192,7 +125,7 @@ END_TEST
 
 START_TEST(completion_inside_the_handler_answers_once)
 {
-    server s;
+    gr_test_server s;
     server_start(&s, 0);
     int fd = dial(s.port);
     /* One at a time: each request must find the connection ready again. */
@@ -203,13 +136,13 @@ START_TEST(completion_inside_the_handler_answers_once)
     send_request(fd, GR_API_API_VERSIONS, 0, 4);
     ck_assert_int_eq(recv_correlation(fd), 4);
     close(fd);
-    server_stop(&s);
+    gr_test_server_stop(&s);
 }
 END_TEST
 
 START_TEST(client_leaving_while_pending_is_harmless)
 {
-    server s;
+    gr_test_server s;
     server_start(&s, 1);
     int fd = dial(s.port);
     send_request(fd, GR_API_METADATA, 1, 7);
@@ -220,13 +153,13 @@ START_TEST(client_leaving_while_pending_is_harmless)
     send_request(fd, GR_API_API_VERSIONS, 0, 8);
     ck_assert_int_eq(recv_correlation(fd), 8);
     close(fd);
-    server_stop(&s);
+    gr_test_server_stop(&s);
 }
 END_TEST
 
 START_TEST(oversized_and_unknown_requests_close_only_their_connection)
 {
-    server s;
+    gr_test_server s;
     server_start(&s, 1);
     int bad = dial(s.port);
     uint8_t big[4] = {0, 0, 4, 1}; /* 1025 > max_request_bytes */
@@ -241,7 +174,7 @@ START_TEST(oversized_and_unknown_requests_close_only_their_connection)
     send_request(good, GR_API_API_VERSIONS, 0, 6);
     ck_assert_int_eq(recv_correlation(good), 6);
     close(good);
-    server_stop(&s);
+    gr_test_server_stop(&s);
 }
 END_TEST
 

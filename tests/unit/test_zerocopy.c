@@ -20,6 +20,7 @@
 
 #include "common/api_versions.h"
 #include "common/netserver.h"
+#include "tests/unit/testnet.h"
 #include "proto/codec.h"
 
 Suite *zerocopy_suite(void);
@@ -332,70 +333,13 @@ static const gr_api_handler handlers[] = {
 };
 static const gr_api_table apis = {handlers, 2};
 
-typedef struct {
-    struct event_base *base;
-    gr_netserver *srv;
-    pthread_t thread;
-    int port;
-    gr_listener listener;
-    gr_netserver_config cfg;
-} server;
-
-static void *run_base(void *arg)
+static void server_start(gr_test_server *s, int threads, fetch_ctx *fc)
 {
-    server *s = arg;
-    event_base_loop(s->base, EVLOOP_NO_EXIT_ON_EMPTY);
-    return NULL;
+    gr_test_server_start(s, &apis, threads, fc);
 }
 
-static void server_start(server *s, int threads, fetch_ctx *fc)
-{
-    memset(s, 0, sizeof *s);
-    strcpy(s->listener.name, "PLAINTEXT");
-    strcpy(s->listener.host, "127.0.0.1");
-    s->cfg = (gr_netserver_config){.listeners = &s->listener, .nlisteners = 1,
-                                   .max_request_bytes = 1024, .num_threads = threads,
-                                   .apis = &apis, .ctx = fc, .subsystem = "test"};
-    ck_assert_int_eq(evthread_use_pthreads(), 0);
-    s->base = event_base_new();
-    ck_assert_ptr_nonnull(s->base);
-    s->srv = gr_netserver_new(s->base, &s->cfg);
-    ck_assert_ptr_nonnull(s->srv);
-    ck_assert_int_eq(gr_netserver_start(s->srv), 0);
-    s->port = gr_netserver_port(s->srv, 0);
-    ck_assert_int_gt(s->port, 0);
-    ck_assert_int_eq(pthread_create(&s->thread, NULL, run_base, s), 0);
-}
-
-static void stop_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    server *s = arg;
-    gr_netserver_free(s->srv);
-    event_base_loopbreak(s->base);
-}
-
-static void server_stop(server *s)
-{
-    event_base_once(s->base, -1, EV_TIMEOUT, stop_cb, s, &(struct timeval){0, 0});
-    pthread_join(s->thread, NULL);
-    event_base_free(s->base);
-}
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    /* A small receive buffer, so that the server's sends come out partial. */
-    int rcvbuf = 64 << 10;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
+/* A small receive buffer, so that the server's sends come out partial. */
+static int dial(int port) { return gr_test_dial(port, 10, 64 << 10); }
 
 /* Fetch v4 request frames (header v1, body ignored by the handler). */
 static void append_fetch_request(gr_writer *w, int32_t corr)
@@ -419,24 +363,12 @@ static void send_fetches(int fd, int32_t first, int32_t n)
     gr_writer_free(&w);
 }
 
-static int recv_all(int fd, uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Reads one Fetch v4 response and checks it is exactly the one the handler
  * encodes for corr, with the file's bytes where the records belong. */
 static void recv_fetch(int fd, const fetch_ctx *fc, int32_t corr)
 {
     uint8_t hdr[4];
-    ck_assert_int_eq(recv_all(fd, hdr, 4), 0);
+    ck_assert_int_eq(gr_test_recv_all(fd, hdr, 4), 0);
     int32_t size = (int32_t)((uint32_t)hdr[0] << 24 | hdr[1] << 16 | hdr[2] << 8 | hdr[3]);
     size_t len = range_len(fc, corr);
     int64_t off = range_offset(corr);
@@ -453,7 +385,7 @@ static void recv_fetch(int fd, const fetch_ctx *fc, int32_t corr)
 
     uint8_t *got = malloc((size_t)size);
     ck_assert_ptr_nonnull(got);
-    ck_assert_int_eq(recv_all(fd, got, (size_t)size), 0);
+    ck_assert_int_eq(gr_test_recv_all(fd, got, (size_t)size), 0);
     ck_assert_int_eq(memcmp(got, want.p, want.len), 0);
     free(got);
     gr_writer_free(&want);
@@ -470,7 +402,7 @@ static void check_large_response(int threads)
 {
     fetch_ctx fc;
     fetch_ctx_init(&fc, 9u << 20, 8u << 20);
-    server s;
+    gr_test_server s;
     server_start(&s, threads, &fc);
     int fd = dial(s.port);
     send_fetches(fd, 1, 1);
@@ -486,7 +418,7 @@ static void check_large_response(int threads)
     recv_fetch(fd, &fc, 2);
     ck_assert_int_eq(wait_releases(&fc.released, 2), 2);
     close(fd);
-    server_stop(&s);
+    gr_test_server_stop(&s);
     ck_assert_int_eq(atomic_load(&fc.released.releases), 2);
     tmpfile_free(&fc.file);
 }
@@ -507,19 +439,19 @@ static void check_disconnect(int threads)
 {
     fetch_ctx fc;
     fetch_ctx_init(&fc, 9u << 20, 8u << 20);
-    server s;
+    gr_test_server s;
     server_start(&s, threads, &fc);
     int fd = dial(s.port);
     send_fetches(fd, 1, 3); /* one being sent, two queued behind it */
     uint8_t buf[100000];
-    ck_assert_int_eq(recv_all(fd, buf, sizeof buf), 0);
+    ck_assert_int_eq(gr_test_recv_all(fd, buf, sizeof buf), 0);
     usleep(100000);
     ck_assert_int_lt(atomic_load(&fc.released.releases), 3);
     close(fd); /* mid-transfer */
     int handled = atomic_load(&fc.handled);
     ck_assert_int_ge(handled, 1);
     ck_assert_int_eq(wait_releases(&fc.released, handled), handled);
-    server_stop(&s);
+    gr_test_server_stop(&s);
     ck_assert_int_eq(atomic_load(&fc.released.releases), atomic_load(&fc.handled));
     tmpfile_free(&fc.file);
 }
@@ -534,7 +466,7 @@ START_TEST(pipelined_requests_keep_order)
 {
     fetch_ctx fc;
     fetch_ctx_init(&fc, 2u << 20, 1u << 20);
-    server s;
+    gr_test_server s;
     server_start(&s, 1, &fc);
     int fd = dial(s.port);
     const int32_t n = 40;
@@ -548,7 +480,7 @@ START_TEST(pipelined_requests_keep_order)
     uint8_t b;
     ck_assert_int_le(read(fd, &b, 1), 0);
     close(fd);
-    server_stop(&s);
+    gr_test_server_stop(&s);
     tmpfile_free(&fc.file);
 }
 END_TEST
@@ -558,7 +490,7 @@ START_TEST(ranges_of_unsent_responses_are_released_once)
     fetch_ctx fc;
     fetch_ctx_init(&fc, 1u << 20, 1000);
     fc.close_after = true;
-    server s;
+    gr_test_server s;
     server_start(&s, 1, &fc);
     int fd = dial(s.port);
     send_fetches(fd, 1, 1);
@@ -566,7 +498,7 @@ START_TEST(ranges_of_unsent_responses_are_released_once)
     ck_assert_int_le(read(fd, &b, 1), 0); /* closed, nothing sent */
     ck_assert_int_eq(wait_releases(&fc.released, 1), 1);
     close(fd);
-    server_stop(&s);
+    gr_test_server_stop(&s);
     tmpfile_free(&fc.file);
 }
 END_TEST
@@ -576,7 +508,7 @@ START_TEST(pending_answers_send_ranges_and_release_when_the_client_left)
     fetch_ctx fc;
     fetch_ctx_init(&fc, 2u << 20, 1u << 20);
     fc.pending = true;
-    server s;
+    gr_test_server s;
     server_start(&s, 1, &fc);
     int fd = dial(s.port);
     send_fetches(fd, 1, 3);
@@ -586,7 +518,7 @@ START_TEST(pending_answers_send_ranges_and_release_when_the_client_left)
     send_fetches(fd, 4, 1);
     close(fd); /* gone before the answer */
     ck_assert_int_eq(wait_releases(&fc.released, 4), 4);
-    server_stop(&s);
+    gr_test_server_stop(&s);
     ck_assert_int_eq(atomic_load(&fc.released.releases), 4);
     tmpfile_free(&fc.file);
 }
@@ -596,7 +528,7 @@ static void check_stop_with_unsent(int threads)
 {
     fetch_ctx fc;
     fetch_ctx_init(&fc, 9u << 20, 8u << 20);
-    server s;
+    gr_test_server s;
     server_start(&s, threads, &fc);
     int fd = dial(s.port);
     send_fetches(fd, 1, 2);
@@ -604,7 +536,7 @@ static void check_stop_with_unsent(int threads)
     int handled = atomic_load(&fc.handled);
     ck_assert_int_ge(handled, 1);
     ck_assert_int_eq(atomic_load(&fc.released.releases), 0);
-    server_stop(&s); /* with most of the ranges unsent and the client still there */
+    gr_test_server_stop(&s); /* with most of the ranges unsent and the client still there */
     ck_assert_int_eq(atomic_load(&fc.released.releases), handled);
     close(fd);
     tmpfile_free(&fc.file);
