@@ -1652,7 +1652,28 @@ static void emit_pending(gr_mdentry_builder *b, int8_t type, gr_str name, const 
     }
 }
 
-static bool dup_resource(int8_t t1, gr_str n1, int8_t t2, gr_str n2) { return t1 == t2 && str_eq(n1, n2); }
+/* Whether resource i of an alter request is named again elsewhere in it
+ * (the request types differ, their resource fields do not). */
+#define NAMED_TWICE(twice, req, i)                                                                 \
+    do {                                                                                           \
+        (twice) = false;                                                                           \
+        for (int32_t k_ = 0; k_ < (req)->resources_count; k_++)                                    \
+            (twice) |= k_ != (i) &&                                                                \
+                       (req)->resources[k_].resource_type == (req)->resources[i].resource_type && \
+                       str_eq((req)->resources[k_].resource_name, (req)->resources[i].resource_name); \
+    } while (0)
+
+/* The checks every altered resource passes first: named once in the
+ * request, and known. GR_NONE, or the error with its message in *msg. */
+static int16_t precheck_resource(const gr_control *c, int8_t type, gr_str name, bool twice,
+                                 gr_arena *a, gr_str *msg)
+{
+    if (twice) {
+        *msg = astr(a, "Duplicate resource.");
+        return GR_INVALID_REQUEST;
+    }
+    return check_resource(c, type, name, a, msg);
+}
 
 int gr_control_incremental_alter_configs(gr_control *c,
                                          const gr_incremental_alter_configs_request *req,
@@ -1675,16 +1696,10 @@ int gr_control_incremental_alter_configs(gr_control *c,
         res->resource_name = r->resource_name;
         res->error_code = GR_NONE;
         res->error_message = GR_STR_NULL;
-        bool dup = false;
-        for (int32_t k = 0; k < n; k++)
-            dup |= k != i && dup_resource(r->resource_type, r->resource_name, req->resources[k].resource_type,
-                                          req->resources[k].resource_name);
-        if (dup) {
-            res->error_code = GR_INVALID_REQUEST;
-            res->error_message = astr(a, "Duplicate resource.");
-            continue;
-        }
-        int16_t e = check_resource(c, r->resource_type, r->resource_name, a, &res->error_message);
+        bool twice;
+        NAMED_TWICE(twice, req, i);
+        int16_t e = precheck_resource(c, r->resource_type, r->resource_name, twice, a,
+                                      &res->error_message);
         if (e) {
             res->error_code = e;
             continue;
@@ -1762,16 +1777,10 @@ int gr_control_alter_configs(gr_control *c, const gr_alter_configs_request *req,
         res->resource_name = r->resource_name;
         res->error_code = GR_NONE;
         res->error_message = GR_STR_NULL;
-        bool dup = false;
-        for (int32_t k = 0; k < n; k++)
-            dup |= k != i && dup_resource(r->resource_type, r->resource_name, req->resources[k].resource_type,
-                                          req->resources[k].resource_name);
-        if (dup) {
-            res->error_code = GR_INVALID_REQUEST;
-            res->error_message = astr(a, "Duplicate resource.");
-            continue;
-        }
-        int16_t e = check_resource(c, r->resource_type, r->resource_name, a, &res->error_message);
+        bool twice;
+        NAMED_TWICE(twice, req, i);
+        int16_t e = precheck_resource(c, r->resource_type, r->resource_name, twice, a,
+                                      &res->error_message);
         if (e) {
             res->error_code = e;
             continue;

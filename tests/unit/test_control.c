@@ -1020,6 +1020,73 @@ START_TEST(test_alter_configs_replaces)
 }
 END_TEST
 
+/* A resource named twice in one request is refused, both times, and only
+ * it: the other resource of the request is applied (both alter APIs). */
+START_TEST(test_alter_configs_duplicate_resource)
+{
+    const int8_t T = GR_METADATA_RESOURCE_TOPIC;
+    start_brokers(1, NULL);
+    ck_assert_int_eq(create("d1", 1, 1).error_code, 0);
+    ck_assert_int_eq(create("d2", 1, 1).error_code, 0);
+
+    gr_incremental_alter_configs_request_alterable_config icf;
+    gr_incremental_alter_configs_request_alterable_config_init(&icf);
+    icf.name = gr_str_from("retention.ms");
+    icf.value = gr_str_from("1000");
+    gr_incremental_alter_configs_request_alter_configs_resource ir[3];
+    const char *inames[3] = {"d1", "d2", "d1"};
+    for (int i = 0; i < 3; i++) {
+        gr_incremental_alter_configs_request_alter_configs_resource_init(&ir[i]);
+        ir[i].resource_type = T;
+        ir[i].resource_name = gr_str_from(inames[i]);
+        ir[i].configs = &icf;
+        ir[i].configs_count = 1;
+    }
+    gr_incremental_alter_configs_request ireq;
+    gr_incremental_alter_configs_request_init(&ireq);
+    ireq.resources = ir;
+    ireq.resources_count = 3;
+    gr_incremental_alter_configs_response iresp;
+    gr_incremental_alter_configs_response_init(&iresp);
+    ck_assert_int_eq(gr_control_incremental_alter_configs(ctl, &ireq, 1, &ar, &iresp, &w), 0);
+    commit();
+    ck_assert_int_eq(iresp.responses[0].error_code, GR_INVALID_REQUEST);
+    ck_assert(msg_is(iresp.responses[0].error_message, "Duplicate resource."));
+    ck_assert_int_eq(iresp.responses[1].error_code, 0);
+    ck_assert_int_eq(iresp.responses[2].error_code, GR_INVALID_REQUEST);
+    ck_assert(gr_str_eq(tcfg("d2", "retention.ms"), "1000"));
+    ck_assert_int_lt(tcfg("d1", "retention.ms").len, 0);
+
+    gr_alter_configs_request_alterable_config acf;
+    gr_alter_configs_request_alterable_config_init(&acf);
+    acf.name = gr_str_from("segment.ms");
+    acf.value = gr_str_from("60000");
+    gr_alter_configs_request_alter_configs_resource arr[3];
+    const char *anames[3] = {"d2", "d1", "d2"};
+    for (int i = 0; i < 3; i++) {
+        gr_alter_configs_request_alter_configs_resource_init(&arr[i]);
+        arr[i].resource_type = T;
+        arr[i].resource_name = gr_str_from(anames[i]);
+        arr[i].configs = &acf;
+        arr[i].configs_count = 1;
+    }
+    gr_alter_configs_request areq;
+    gr_alter_configs_request_init(&areq);
+    areq.resources = arr;
+    areq.resources_count = 3;
+    gr_alter_configs_response aresp;
+    gr_alter_configs_response_init(&aresp);
+    ck_assert_int_eq(gr_control_alter_configs(ctl, &areq, 1, &ar, &aresp, &w), 0);
+    commit();
+    ck_assert_int_eq(aresp.responses[0].error_code, GR_INVALID_REQUEST);
+    ck_assert(msg_is(aresp.responses[0].error_message, "Duplicate resource."));
+    ck_assert_int_eq(aresp.responses[1].error_code, 0);
+    ck_assert_int_eq(aresp.responses[2].error_code, GR_INVALID_REQUEST);
+    ck_assert(gr_str_eq(tcfg("d1", "segment.ms"), "60000"));
+    ck_assert(gr_str_eq(tcfg("d2", "retention.ms"), "1000")); /* untouched */
+}
+END_TEST
+
 START_TEST(test_describe_configs)
 {
     start_brokers(1, NULL);
@@ -1213,6 +1280,7 @@ Suite *control_suite(void)
     tcase_add_test(tc, test_create_partitions);
     tcase_add_test(tc, test_incremental_alter_configs);
     tcase_add_test(tc, test_alter_configs_replaces);
+    tcase_add_test(tc, test_alter_configs_duplicate_resource);
     tcase_add_test(tc, test_describe_configs);
     tcase_add_test(tc, test_entry_atomic);
     tcase_add_test(tc, test_activate_after_failover);
