@@ -15,10 +15,9 @@
 #include "broker/cluster.h"
 #include "broker/replica.h"
 #include "common/netserver.h"
+#include "common/process.h"
 #include "common/logging.h"
 #include "common/version.h"
-
-extern char **environ;
 
 static void usage(FILE *f)
 {
@@ -121,28 +120,11 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-    /* A peer closing its socket must be an error on the write, not the
-     * death of the process. */
-    signal(SIGPIPE, SIG_IGN);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--version") == 0) {
-            printf("gregor-broker %s\n", GR_VERSION);
-            return 0;
-        }
-    }
-
     gr_broker broker = {0};
-    broker.config = gr_config_new(gr_broker_config_defs, gr_broker_config_ndefs);
-    if (!broker.config)
-        return 1;
-    if (gr_config_load(broker.config, argc, argv, environ) != 0) {
-        usage(stderr);
-        return 1;
-    }
+    int status = gr_process_begin(argc, argv, "gregor-broker", usage, gr_broker_config_defs,
+                                  gr_broker_config_ndefs, &broker.config);
+    if (status != GR_PROCESS_RUN)
+        return status;
     if (gr_broker_configure(&broker) != 0)
         return 1;
     GR_INFO("broker", "gregor-broker %s starting, node.id=%d", GR_VERSION, broker.node_id);

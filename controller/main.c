@@ -8,10 +8,9 @@
 #include <string.h>
 
 #include "common/logging.h"
+#include "common/process.h"
 #include "common/version.h"
 #include "controller/controller.h"
-
-extern char **environ;
 
 static void usage(FILE *f)
 {
@@ -102,25 +101,11 @@ static int serve(gr_controller *c)
 
 int main(int argc, char **argv)
 {
-    signal(SIGPIPE, SIG_IGN);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--version") == 0) {
-            printf("gregor-controller %s\n", GR_VERSION);
-            return 0;
-        }
-    }
     gr_controller c = {0};
-    c.config = gr_config_new(gr_controller_config_defs, gr_controller_config_ndefs);
-    if (!c.config)
-        return 1;
-    if (gr_config_load(c.config, argc, argv, environ) != 0) {
-        usage(stderr);
-        return 1;
-    }
+    int status = gr_process_begin(argc, argv, "gregor-controller", usage, gr_controller_config_defs,
+                                  gr_controller_config_ndefs, &c.config);
+    if (status != GR_PROCESS_RUN)
+        return status;
     if (gr_controller_configure(&c) != 0)
         return 1;
     GR_INFO("controller", "gregor-controller %s starting, node.id=%d", GR_VERSION, c.node_id);
