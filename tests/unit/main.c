@@ -31,6 +31,7 @@ static const struct {
     {"raft", raft_suite},
     {"topic_config", topic_config_suite},
     {"control", control_suite},
+    {"offsets_topic", offsets_topic_suite},
 };
 
 int main(int argc, char **argv)

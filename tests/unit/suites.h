@@ -23,5 +23,6 @@ Suite *metadata_suite(void);
 Suite *raft_suite(void);
 Suite *topic_config_suite(void);
 Suite *control_suite(void);
+Suite *offsets_topic_suite(void);
 
 #endif
