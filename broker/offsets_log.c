@@ -62,8 +62,8 @@
 /* Bytes asked of the log per read while loading (a read returns at least
  * one whole batch even when it is larger). */
 #define LOAD_READ_BYTES (1u << 20)
-/* Bound on the decompressed records of one batch: the largest batch a
- * producer could have written with the broker's limits. */
+/* Bound on the decompressed records of one batch, the same as the produce
+ * path puts on a batch it validates: a batch that claims more is damaged. */
 #define LOAD_MAX_UNCOMPRESSED (64u << 20)
 /* Damaged records are warned about one by one up to this many per load;
  * the rest are counted in one summary line. */
