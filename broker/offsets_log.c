@@ -226,11 +226,14 @@ typedef struct {
     uint64_t damaged;
 } loader;
 
-static void damaged(loader *ld, int64_t offset, const char *what)
+/* Warns about damage: `part` says what is skipped ("the record at",
+ * "the batch at", "the rest of the batch after"), why says how it is
+ * damaged. */
+static void damaged(loader *ld, const char *part, int64_t offset, const char *why)
 {
     if (ld->damaged++ < LOAD_WARN_LIMIT)
-        GR_WARN(SUB, "%s: skipping the record at offset %" PRId64 ": %s", gr_log_name(ld->log),
-                offset, what);
+        GR_WARN(SUB, "%s: skipping %s offset %" PRId64 ": %s", gr_log_name(ld->log), part, offset,
+                why);
 }
 
 /* Decodes the key into out (kind, group, topic, partition). 1: a known
@@ -313,7 +316,7 @@ static void load_record(loader *ld, const gr_record *rec, int64_t offset)
     const char *why = NULL;
     int k = decode_key(rec, &out, &ld->arena, &why);
     if (k < 0) {
-        damaged(ld, offset, why);
+        damaged(ld, "the record at", offset, why);
         return;
     }
     if (k == 0) {
@@ -322,7 +325,7 @@ static void load_record(loader *ld, const gr_record *rec, int64_t offset)
         return;
     }
     if (decode_value(rec, &out, &ld->arena, &why) != 0)
-        damaged(ld, offset, why);
+        damaged(ld, "the record at", offset, why);
     else
         ld->visit(ld->ctx, &out, offset);
     gr_arena_free(&ld->arena);
@@ -336,7 +339,7 @@ static void load_batch(loader *ld, const uint8_t *p, size_t len)
     if (br != GR_BATCH_OK) {
         /* The header parsed before, so its base offset is the batch's. */
         (void)gr_batch_parse_header(p, len, &h);
-        damaged(ld, h.base_offset, gr_batch_result_str(br));
+        damaged(ld, "the batch at", h.base_offset, gr_batch_result_str(br));
         return;
     }
     if (h.attributes & (GR_BATCH_ATTR_CONTROL | GR_BATCH_ATTR_TRANSACTIONAL)) {
@@ -348,21 +351,23 @@ static void load_batch(loader *ld, const uint8_t *p, size_t len)
     gr_record_iter it;
     br = gr_record_iter_init(&it, p, len, LOAD_MAX_UNCOMPRESSED);
     if (br != GR_BATCH_OK) {
-        damaged(ld, h.base_offset, gr_batch_result_str(br));
+        damaged(ld, "the batch at", h.base_offset, gr_batch_result_str(br));
         gr_record_iter_free(&it);
         return;
     }
     gr_record rec;
     int rc;
-    int64_t last = h.base_offset;
+    int64_t last = -1; /* of the last record read, -1 before the first */
     while ((rc = gr_record_iter_next(&it, &rec, &br)) == 1) {
         int64_t offset = h.base_offset + rec.offset_delta;
         last = offset;
         if (offset >= ld->from && offset < ld->end)
             load_record(ld, &rec, offset);
     }
-    if (rc < 0)
-        damaged(ld, last, gr_batch_result_str(br));
+    if (rc < 0 && last < 0)
+        damaged(ld, "the batch at", h.base_offset, gr_batch_result_str(br));
+    else if (rc < 0)
+        damaged(ld, "the rest of the batch after", last, gr_batch_result_str(br));
     gr_record_iter_free(&it);
 }
 
@@ -373,6 +378,8 @@ static int pread_all(int fd, uint8_t *buf, size_t n, int64_t pos)
         ssize_t got = pread(fd, buf + done, n - done, (off_t)(pos + (int64_t)done));
         if (got < 0 && errno == EINTR)
             continue;
+        if (got == 0)
+            errno = EIO; /* the file is shorter than the log said */
         if (got <= 0)
             return -1;
         done += (size_t)got;
@@ -413,7 +420,7 @@ int gr_offsets_load(gr_log *log, int64_t end_offset, gr_offsets_visit_fn visit, 
         gr_log_read_release(&r);
         if (io != 0) {
             GR_ERROR(SUB, "%s: cannot read the log at offset %" PRId64 ": %s", gr_log_name(log),
-                     next, strerror(errno ? errno : EIO));
+                     next, strerror(errno));
             rc = GR_LOG_ERR_IO;
             break;
         }

@@ -30,6 +30,7 @@
 
 #include "broker/offsets_log.h"
 #include "common/batch.h"
+#include "common/crc32c.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/logging.h"
@@ -719,7 +720,63 @@ START_TEST(batch_damaged_on_disk_skipped)
     ck_assert_int_eq(s.n, 2);
     assert_seen(&s, 0, &a, 0);
     assert_seen(&s, 1, &c, 3);
-    ck_assert_int_eq(logged("offset 1: "), 1);
+    ck_assert_int_eq(logged("skipping the batch at offset 1: CRC mismatch"), 1);
+    close_partition(p);
+}
+END_TEST
+
+START_TEST(batch_with_records_cut_short)
+{
+    /* A batch whose CRC is right but whose records end before its count
+     * says (written so, not damaged later): the records before the damage
+     * are loaded, the rest skipped, and the next batch read. */
+    gr_partition *p = open_partition();
+    gr_offsets_record recs[3] = {offset_rec("g", "t", 0, 1, ""), offset_rec("g", "t", 1, 2, ""),
+                                 offset_rec("g", "t", 2, 3, "")};
+    gr_writer w;
+    gr_writer_init(&w, 0);
+    ck_assert_int_eq(gr_offsets_encode_batch(recs, 3, T0, &w), GR_OK);
+    /* Record count 4 instead of 3, and the CRC made right again. */
+    w.p[57] = 0;
+    w.p[58] = 0;
+    w.p[59] = 0;
+    w.p[60] = 4;
+    uint32_t crc = gr_crc32c(0, w.p + GR_BATCH_OFF_ATTRIBUTES, w.len - GR_BATCH_OFF_ATTRIBUTES);
+    for (int i = 0; i < 4; i++)
+        w.p[GR_BATCH_OFF_CRC + i] = (uint8_t)(crc >> (24 - 8 * i));
+    gr_log_append_result res;
+    ck_assert_int_eq(gr_log_append(p->log, w.p, w.len, 0, 0, 0, T0, &res), GR_LOG_OK);
+    gr_writer_free(&w);
+    ck_assert_int_eq(gr_offsets_append(p, &recs[2], 1, T0, NULL), GR_NONE);
+
+    seen s = {0};
+    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    ck_assert_int_eq(s.n, 4);
+    for (int i = 0; i < 3; i++)
+        assert_seen(&s, i, &recs[i], i);
+    assert_seen(&s, 3, &recs[2], 3);
+    ck_assert_int_eq(logged("skipping the rest of the batch after offset 2: record count"), 1);
+    close_partition(p);
+}
+END_TEST
+
+START_TEST(warnings_bounded)
+{
+    /* A log full of damage warns about the first records one by one and
+     * about the rest in one line. */
+    gr_partition *p = open_partition();
+    gr_bytes keys[16], values[16];
+    for (int i = 0; i < 16; i++) {
+        keys[i] = GR_BYTES_NULL;
+        values[i] = GR_BYTES_NULL;
+    }
+    append_raw(p->log, keys, values, 16, GR_CODEC_NONE, 0, -1);
+    append_raw(p->log, keys, values, 16, GR_CODEC_NONE, 0, -1);
+    seen s = {0};
+    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    ck_assert_int_eq(s.n, 0);
+    ck_assert_int_eq(logged(": no key"), 20);
+    ck_assert_int_eq(logged("32 damaged records skipped in all"), 1);
     close_partition(p);
 }
 END_TEST
@@ -847,6 +904,8 @@ Suite *offsets_log_suite(void)
     tcase_add_test(tc, unknown_kinds_skipped_quietly);
     tcase_add_test(tc, damaged_records_skipped);
     tcase_add_test(tc, batch_damaged_on_disk_skipped);
+    tcase_add_test(tc, batch_with_records_cut_short);
+    tcase_add_test(tc, warnings_bounded);
     tcase_add_test(tc, compressed_batches_loaded);
     tcase_add_test(tc, control_and_transactional_batches_skipped);
     tcase_add_test(tc, load_bounds);
