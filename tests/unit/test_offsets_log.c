@@ -297,6 +297,13 @@ static void assert_seen(const seen *s, int i, const gr_offsets_record *want, int
     ck_assert_int_eq(s->offset[i], offset);
 }
 
+/* Loads the whole log of p into *s. */
+static void load_all(gr_partition *p, seen *s)
+{
+    memset(s, 0, sizeof *s);
+    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, s), GR_LOG_OK);
+}
+
 /* ---- golden bytes ---- */
 
 /* The one record of a batch gr_offsets_encode_batch built, with checks of
@@ -500,8 +507,8 @@ START_TEST(append_and_load_every_kind)
     /* The batches carry the leader's epoch. */
     ck_assert_int_eq(gr_log_latest_epoch(p->log), 3);
 
-    seen s = {0};
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    seen s;
+    load_all(p, &s);
     ck_assert_int_eq(s.n, 7);
     assert_seen(&s, 0, &first[0], 0);
     gr_offsets_record v1 = first[1];
@@ -517,9 +524,8 @@ START_TEST(append_and_load_every_kind)
     /* A restart: the same records come back from the files. */
     close_partition(p);
     p = open_partition();
-    seen again = {0};
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &again),
-                     GR_LOG_OK);
+    seen again;
+    load_all(p, &again);
     ck_assert_int_eq(again.n, 7);
     for (int i = 0; i < 7; i++) {
         ck_assert_str_eq(again.text[i], s.text[i]);
@@ -617,8 +623,8 @@ START_TEST(unknown_kinds_skipped_quietly)
     gr_bytes values[] = {{v3, sizeof v3}, gv, GR_BYTES_NULL, GR_BYTES_NULL};
     append_raw(p->log, keys, values, 4, GR_CODEC_NONE, 0, -1);
 
-    seen s = {0};
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    seen s;
+    load_all(p, &s);
     ck_assert_int_eq(s.n, 1);
     assert_seen(&s, 0, &good, 1);
     ck_assert_int_eq(logged("skipping"), 0);
@@ -669,8 +675,8 @@ START_TEST(damaged_records_skipped)
     /* And a later batch is still read. */
     ck_assert_int_eq(gr_offsets_append(p, &good, 1, T0, NULL), GR_NONE);
 
-    seen s = {0};
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    seen s;
+    load_all(p, &s);
     ck_assert_int_eq(s.n, 3);
     assert_seen(&s, 0, &good, 8);
     assert_seen(&s, 1, &grp, 10);
@@ -715,8 +721,8 @@ START_TEST(batch_damaged_on_disk_skipped)
     ck_assert_int_gt(c_pos, b_pos);
     corrupt_segment_byte(c_pos - 2);
 
-    seen s = {0};
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    seen s;
+    load_all(p, &s);
     ck_assert_int_eq(s.n, 2);
     assert_seen(&s, 0, &a, 0);
     assert_seen(&s, 1, &c, 3);
@@ -749,8 +755,8 @@ START_TEST(batch_with_records_cut_short)
     gr_writer_free(&w);
     ck_assert_int_eq(gr_offsets_append(p, &recs[2], 1, T0, NULL), GR_NONE);
 
-    seen s = {0};
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    seen s;
+    load_all(p, &s);
     ck_assert_int_eq(s.n, 4);
     for (int i = 0; i < 3; i++)
         assert_seen(&s, i, &recs[i], i);
@@ -772,8 +778,8 @@ START_TEST(warnings_bounded)
     }
     append_raw(p->log, keys, values, 16, GR_CODEC_NONE, 0, -1);
     append_raw(p->log, keys, values, 16, GR_CODEC_NONE, 0, -1);
-    seen s = {0};
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    seen s;
+    load_all(p, &s);
     ck_assert_int_eq(s.n, 0);
     ck_assert_int_eq(logged(": no key"), 20);
     ck_assert_int_eq(logged("32 damaged records skipped in all"), 1);
@@ -795,8 +801,8 @@ START_TEST(compressed_batches_loaded)
             encoded_kv(&recs[c][i], kb[c][i], &keys[i], vb[c][i], &values[i]);
         append_raw(p->log, keys, values, 2, codecs[c], 0, -1);
     }
-    seen s = {0};
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    seen s;
+    load_all(p, &s);
     ck_assert_int_eq(s.n, 8);
     for (int c = 0; c < 4; c++)
         for (int i = 0; i < 2; i++)
@@ -821,8 +827,8 @@ START_TEST(control_and_transactional_batches_skipped)
     append_raw(p->log, &mk, &mv, 1, GR_CODEC_NONE,
                GR_BATCH_ATTR_TRANSACTIONAL | GR_BATCH_ATTR_CONTROL, 1000);
     append_raw(p->log, &k, &v, 1, GR_CODEC_NONE, 0, -1);
-    seen s = {0};
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    seen s;
+    load_all(p, &s);
     ck_assert_int_eq(s.n, 1);
     assert_seen(&s, 0, &rec, 2);
     ck_assert_int_eq(logged("skipping"), 0);
@@ -855,8 +861,7 @@ START_TEST(load_bounds)
 
     /* From the log start offset, even inside a batch. */
     ck_assert_int_eq(gr_log_delete_records(p->log, 4, T0), GR_LOG_OK);
-    memset(&s, 0, sizeof s);
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    load_all(p, &s);
     ck_assert_int_eq(s.n, 5);
     assert_seen(&s, 0, &recs[1], 4);
     assert_seen(&s, 4, &recs[2], 8);
@@ -874,8 +879,8 @@ START_TEST(load_across_segments)
         ck_assert_int_eq(gr_log_roll(p->log, T0), GR_LOG_OK);
     }
     ck_assert_int_ge(gr_log_segment_count(p->log), 5);
-    seen s = {0};
-    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), collect, &s), GR_LOG_OK);
+    seen s;
+    load_all(p, &s);
     ck_assert_int_eq(s.n, 5);
     for (int i = 0; i < 5; i++) {
         rec.value.generation = i;
