@@ -787,6 +787,57 @@ START_TEST(warnings_bounded)
 }
 END_TEST
 
+/* Counts visits, and checks that whatever decoded can be written back. */
+static void count_reencodable(void *ctx, const gr_offsets_record *rec, int64_t offset)
+{
+    (void)offset;
+    gr_writer w;
+    gr_writer_init(&w, 0);
+    ck_assert_int_eq(gr_offsets_encode_batch(rec, 1, T0, &w), GR_OK);
+    gr_writer_free(&w);
+    (*(int *)ctx)++;
+}
+
+START_TEST(random_bytes_never_crash)
+{
+    /* Keys of every known kind and values of versions 0-5 followed by
+     * random bytes: a load reads them all without stopping, and every
+     * record is either visited or counted as damaged. */
+    gr_partition *p = open_partition();
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    static uint8_t kb[16][48], vb[16][80];
+    enum { BATCHES = 20, PER_BATCH = 16 };
+    for (int b = 0; b < BATCHES; b++) {
+        gr_bytes keys[PER_BATCH], values[PER_BATCH];
+        for (int i = 0; i < PER_BATCH; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t klen = 2 + x % 46, vlen = 2 + (x >> 8) % 78;
+            for (size_t k = 0; k < sizeof kb[i]; k++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                kb[i][k] = (uint8_t)x;
+                vb[i][k] = (uint8_t)(x >> 8);
+            }
+            for (size_t k = sizeof kb[i]; k < sizeof vb[i]; k++)
+                vb[i][k] = (uint8_t)(x >> (k % 56));
+            /* Small lengths are likelier to decode: mostly 0-3 bytes. */
+            kb[i][0] = 0, kb[i][1] = (uint8_t)(x % 3);
+            kb[i][2] = 0, kb[i][3] = (uint8_t)(x >> 16) % 4;
+            vb[i][0] = 0, vb[i][1] = (uint8_t)(x >> 24) % 6;
+            keys[i] = (gr_bytes){kb[i], (int32_t)klen};
+            values[i] = (x >> 40) % 8 == 0 ? GR_BYTES_NULL : (gr_bytes){vb[i], (int32_t)vlen};
+        }
+        append_raw(p->log, keys, values, PER_BATCH, b % 2 ? GR_CODEC_ZSTD : GR_CODEC_NONE, 0, -1);
+    }
+    int visited = 0;
+    ck_assert_int_eq(gr_offsets_load(p->log, gr_log_end_offset(p->log), count_reencodable, &visited),
+                     GR_LOG_OK);
+    char line[64];
+    snprintf(line, sizeof line, "%d damaged records skipped in all", BATCHES * PER_BATCH - visited);
+    ck_assert_msg(visited > 0 && logged(line) == 1, "%d visited; no line \"%s\"", visited, line);
+    close_partition(p);
+}
+END_TEST
+
 START_TEST(compressed_batches_loaded)
 {
     gr_partition *p = open_partition();
@@ -911,6 +962,7 @@ Suite *offsets_log_suite(void)
     tcase_add_test(tc, batch_damaged_on_disk_skipped);
     tcase_add_test(tc, batch_with_records_cut_short);
     tcase_add_test(tc, warnings_bounded);
+    tcase_add_test(tc, random_bytes_never_crash);
     tcase_add_test(tc, compressed_batches_loaded);
     tcase_add_test(tc, control_and_transactional_batches_skipped);
     tcase_add_test(tc, load_bounds);
