@@ -453,7 +453,7 @@ int gr_offsets_load(gr_log *log, int64_t end_offset, gr_offsets_visit_fn visit, 
     }
 out:
     if (ld.damaged > LOAD_WARN_LIMIT)
-        GR_WARN(SUB, "%s: %" PRIu64 " damaged records skipped in all", gr_log_name(log),
+        GR_WARN(SUB, "%s: %" PRIu64 " damaged records or batches skipped in all", gr_log_name(log),
                 ld.damaged);
     gr_arena_free(&ld.arena);
     free(buf);
