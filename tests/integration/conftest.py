@@ -1,7 +1,10 @@
 """Fixtures for Gregor's integration tests.
 
 `cluster` gives a test a Cluster to start nodes in; every node it starts is
-stopped (by pid) when the test ends, pass or fail.  `broker` is one started
+stopped (by pid) when the test ends, pass or fail.  `module_cluster` is the
+same for all the tests of one module that ask for it (starting a cluster
+takes seconds; tests that only add topics of their own can share one); its
+nodes stop when the module's last test is done.  `broker` is one started
 broker.  When a test fails, the log tails of its nodes are attached to the
 failure report.
 """
@@ -42,9 +45,18 @@ def pytest_runtest_protocol(item, nextitem):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    cluster = item.stash.get(_nodes_key, None)
+    cluster = item.stash.get(_nodes_key, None) or item.funcargs.get("module_cluster")
     if cluster is not None and rep.failed and cluster.nodes:
         rep.sections.append(("gregor node logs", cluster.log_tails()))
+
+
+def _stop_and_check(c):
+    c.stop_all()
+    crashed = [n for n in c.nodes if n.died_unexpectedly]
+    if crashed:
+        pytest.fail("node(s) exited on their own during the test: "
+                    + ", ".join(f"{n.role} {n.node_id} (status {n.returncode})" for n in crashed)
+                    + "\n" + "\n".join(n.log_tail() for n in crashed), pytrace=False)
 
 
 @pytest.fixture
@@ -52,12 +64,14 @@ def cluster(request, tmp_path):
     c = gregor.Cluster(tmp_path)
     request.node.stash[_nodes_key] = c
     yield c
-    c.stop_all()
-    crashed = [n for n in c.nodes if n.died_unexpectedly]
-    if crashed:
-        pytest.fail("node(s) exited on their own during the test: "
-                    + ", ".join(f"{n.role} {n.node_id} (status {n.returncode})" for n in crashed)
-                    + "\n" + "\n".join(n.log_tail() for n in crashed), pytrace=False)
+    _stop_and_check(c)
+
+
+@pytest.fixture(scope="module")
+def module_cluster(tmp_path_factory):
+    c = gregor.Cluster(tmp_path_factory.mktemp("module-cluster"))
+    yield c
+    _stop_and_check(c)
 
 
 @pytest.fixture
