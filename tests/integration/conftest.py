@@ -4,7 +4,8 @@
 stopped (by pid) when the test ends, pass or fail.  `module_cluster` is the
 same for all the tests of one module that ask for it (starting a cluster
 takes seconds; tests that only add topics of their own can share one); its
-nodes stop when the module's last test is done.  `broker` is one started
+nodes stop when the module's last test is done; `shared` is that cluster
+with one controller and one broker started.  `broker` is one started
 broker.  When a test fails, the log tails of its nodes are attached to the
 failure report.
 """
@@ -77,3 +78,10 @@ def module_cluster(tmp_path_factory):
 @pytest.fixture
 def broker(cluster):
     return cluster.broker()
+
+
+@pytest.fixture
+def shared(module_cluster):
+    if not module_cluster.nodes:
+        module_cluster.start(controllers=1, brokers=1)
+    return module_cluster
