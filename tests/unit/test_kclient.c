@@ -194,17 +194,24 @@ static void on_metadata(void *arg, int err, gr_reader *body)
     }
 }
 
+/* A Metadata request for one topic (t holds it; both are the caller's). */
+static void metadata_for(gr_metadata_request *req, gr_metadata_request_topic *t,
+                         const char *topic)
+{
+    gr_metadata_request_init(req);
+    gr_metadata_request_topic_init(t);
+    t->name = gr_str_from(topic);
+    req->topics = t;
+    req->topics_count = 1;
+    req->allow_auto_topic_creation = false;
+}
+
 static int send_metadata(gr_kclient *c, int16_t version, const char *topic, int timeout_ms,
                          done_slot *slot)
 {
     gr_metadata_request req;
-    gr_metadata_request_init(&req);
     gr_metadata_request_topic t;
-    gr_metadata_request_topic_init(&t);
-    t.name = gr_str_from(topic);
-    req.topics = &t;
-    req.topics_count = 1;
-    req.allow_auto_topic_creation = false;
+    metadata_for(&req, &t, topic);
     return gr_kclient_send(c, GR_API_METADATA, version, &req, timeout_ms, on_metadata, slot);
 }
 
@@ -691,12 +698,8 @@ START_TEST(blocking_call_round_trips)
     ck_assert_int_eq(av->api_keys_count, 2);
 
     gr_metadata_request req;
-    gr_metadata_request_init(&req);
     gr_metadata_request_topic t;
-    gr_metadata_request_topic_init(&t);
-    t.name = gr_str_from("blocking");
-    req.topics = &t;
-    req.topics_count = 1;
+    metadata_for(&req, &t, "blocking");
     ck_assert_int_eq(gr_kclient_call("127.0.0.1", s.port, GR_API_METADATA, -1, &req, 5000, &a,
                                      &out, &used),
                      0);
@@ -735,12 +738,8 @@ END_TEST
 START_TEST(encoded_frame_decodes_back)
 {
     gr_metadata_request req;
-    gr_metadata_request_init(&req);
     gr_metadata_request_topic t;
-    gr_metadata_request_topic_init(&t);
-    t.name = gr_str_from("framed");
-    req.topics = &t;
-    req.topics_count = 1;
+    metadata_for(&req, &t, "framed");
     static const int16_t versions[] = {1, 9, 12}; /* header v1, then v2 (flexible) */
     for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
         uint8_t *frame = NULL;
