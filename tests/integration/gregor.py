@@ -498,7 +498,8 @@ def fetch_request(version, correlation_id, topics, session_id=0, session_epoch=-
         count(len(parts))
         for index, offset, part_max in parts:
             w.int32(index)
-            w.int32(-1)  # current leader epoch: not checked
+            if version >= 9:
+                w.int32(-1)  # current leader epoch: not checked
             w.int64(offset)
             if version >= 12:
                 w.int32(-1)  # last fetched epoch

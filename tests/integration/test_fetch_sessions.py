@@ -107,6 +107,12 @@ def test_session_by_name(single):
         produce(single, topic, 1)
         r = c.fetch(v, [], session_id=second, session_epoch=2)
         assert summary(r) == [(topic, 1, 2, True)]
+        # The same from v7, the first version with sessions (not flexible).
+        r = c.fetch(7, [(topic, [(1, 0, BIG)])], session_epoch=0)
+        old = r["session_id"]
+        assert old > 0 and summary(r) == [(topic, 1, 2, True)]
+        r = c.fetch(7, [(topic, [(1, 2, BIG)])], session_id=old, session_epoch=1)
+        assert (r["error_code"], r["session_id"], r["partitions"]) == (ERR_NONE, old, [])
 
 
 def test_session_by_topic_id(single):
@@ -128,9 +134,12 @@ def test_session_by_topic_id(single):
         assert r["error_code"] == ERR_NONE
         assert [(p["topic"], p["partition"], p["error_code"]) for p in r["partitions"]] == \
             [(unknown, 0, ERR_UNKNOWN_TOPIC_ID)]
-        # A session by id cannot be continued by name.
+        # A session by id cannot be continued by name, nor a consumer's by
+        # a follower (replica id in v15+'s ReplicaState).
         r = c.fetch(12, [], session_id=sid, session_epoch=2)
         assert r["error_code"] == ERR_FETCH_SESSION_TOPIC_ID_ERROR
+        r = c.fetch(v, [], session_id=sid, session_epoch=2, replica_id=7)
+        assert r["error_code"] == ERR_FETCH_SESSION_ID_NOT_FOUND
         # Forgotten by id, the unknown topic is no longer answered.
         r = c.fetch(v, [], session_id=sid, session_epoch=2, forgotten=[(unknown, [0])])
         assert (r["error_code"], r["partitions"]) == (ERR_NONE, [])
