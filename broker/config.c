@@ -85,6 +85,11 @@ const gr_config_def gr_broker_config_defs[] = {
      .max = INT32_MAX, .doc = "The most members a classic group may have."},
     {.name = "transaction.state.log.num.partitions", .type = GR_CFG_INT, .dflt = "50",
      .min = 1, .max = INT32_MAX, .doc = "Partitions of __transaction_state."},
+    {.name = "max.incremental.fetch.session.cache.slots", .type = GR_CFG_INT, .dflt = "1000",
+     .min = 0, .max = INT32_MAX, .doc = "The most incremental fetch sessions kept (KIP-227)."},
+    {.name = "min.incremental.fetch.session.eviction.ms", .type = GR_CFG_INT, .dflt = "120000",
+     .min = 0, .max = INT32_MAX,
+     .doc = "The least time an incremental fetch session is kept before it may be evicted."},
     {.name = "log.level", .type = GR_CFG_STRING, .dflt = "info",
      .doc = "debug, info, warn or error."},
 };

@@ -44,6 +44,10 @@ ERR_NOT_LEADER_OR_FOLLOWER = 6
 ERR_INVALID_TOPIC_EXCEPTION = 17
 ERR_UNSUPPORTED_VERSION = 35
 ERR_TOPIC_ALREADY_EXISTS = 36
+ERR_FETCH_SESSION_ID_NOT_FOUND = 70
+ERR_INVALID_FETCH_SESSION_EPOCH = 71
+ERR_UNKNOWN_TOPIC_ID = 100
+ERR_FETCH_SESSION_TOPIC_ID_ERROR = 106
 ERR_INVALID_PARTITIONS = 37
 ERR_INVALID_REPLICATION_FACTOR = 38
 
@@ -154,6 +158,11 @@ class Writer:
 
     def empty_tagged_fields(self):
         return self.uvarint(0)
+
+    def count(self, n, flexible):
+        """An array's length: a compact uvarint (n + 1) in flexible
+        versions, else an int32."""
+        return self.uvarint(n + 1) if flexible else self.int32(n)
 
     def bytes(self):
         return b"".join(self.parts)
@@ -464,6 +473,136 @@ def parse_metadata_response(payload, version):
 
 
 # --------------------------------------------------------------------------
+# Fetch (v7+: with fetch sessions)
+# --------------------------------------------------------------------------
+
+def fetch_request(version, correlation_id, topics, session_id=0, session_epoch=-1,
+                  forgotten=(), max_wait_ms=0, min_bytes=1, max_bytes=1 << 20,
+                  replica_id=-1):
+    """A complete Fetch request frame, v7 to v16 (flexible from v12; topics by
+    id from v13).  topics: [(topic, [(partition, fetch_offset,
+    partition_max_bytes)])] where topic is a name before v13 and a 16-byte id
+    from v13; forgotten: [(topic, [partitions])] likewise."""
+    assert 7 <= version <= 16
+    flexible = version >= 12
+    w = Writer()
+    string = w.compact_string if flexible else w.string
+
+    def count(n):
+        w.count(n, flexible)
+
+    def tags():
+        if flexible:
+            w.empty_tagged_fields()
+
+    def topic(t):
+        if version >= 13:
+            w.uuid(t)
+        else:
+            string(t)
+
+    if version < 15:
+        w.int32(replica_id)
+    w.int32(max_wait_ms).int32(min_bytes).int32(max_bytes).int8(0)
+    w.int32(session_id).int32(session_epoch)
+    count(len(topics))
+    for t, parts in topics:
+        topic(t)
+        count(len(parts))
+        for index, offset, part_max in parts:
+            w.int32(index)
+            if version >= 9:
+                w.int32(-1)  # current leader epoch: not checked
+            w.int64(offset)
+            if version >= 12:
+                w.int32(-1)  # last fetched epoch
+            w.int64(-1)  # log start offset (followers)
+            w.int32(part_max)
+            tags()
+        tags()
+    count(len(forgotten))
+    for t, parts in forgotten:
+        topic(t)
+        count(len(parts))
+        for index in parts:
+            w.int32(index)
+        tags()
+    if version >= 11:
+        string("")  # rack id
+    if flexible:
+        if version >= 15 and replica_id >= 0:
+            state = Writer().int32(replica_id).int64(-1).empty_tagged_fields().bytes()
+            w.uvarint(1).uvarint(1).uvarint(len(state)).raw(state)  # tag 1: ReplicaState
+        else:
+            w.empty_tagged_fields()
+    return encode_request(API_FETCH, version, correlation_id, w.bytes(), flexible=flexible)
+
+
+def parse_fetch_response(payload, version):
+    """Parses a Fetch response (v7 to v16).  Returns a dict with
+    correlation_id, error_code, session_id and partitions: a flat list of
+    {topic, partition, error_code, high_watermark, last_stable_offset,
+    log_start_offset, records} in response order, topic being the name
+    before v13 and the id from v13."""
+    flexible = version >= 12
+    r = Reader(payload)
+    out = {"correlation_id": r.int32()}
+    if flexible:
+        r.tagged_fields()
+
+    def array(item):
+        return r.compact_array(item) if flexible else r.array(item)
+
+    def tags():
+        if flexible:
+            r.tagged_fields()
+
+    out["throttle_time_ms"] = r.int32()
+    out["error_code"] = r.int16()
+    out["session_id"] = r.int32()
+    parts = []
+
+    def aborted():
+        r.int64()
+        r.int64()
+        tags()
+
+    def records():
+        if flexible:
+            n = r.uvarint() - 1
+        else:
+            n = r.int32()
+        return r.take(n) if n > 0 else b""
+
+    def partition(topic):
+        p = {"topic": topic, "partition": r.int32(), "error_code": r.int16(),
+             "high_watermark": r.int64(), "last_stable_offset": r.int64(),
+             "log_start_offset": r.int64()}
+        if flexible:
+            n = r.uvarint() - 1
+        else:
+            n = r.int32()
+        for _ in range(max(n, 0)):
+            aborted()
+        if version >= 11:
+            r.int32()  # preferred read replica
+        p["records"] = records()
+        tags()
+        parts.append(p)
+
+    def topic():
+        name = r.uuid() if version >= 13 else (r.compact_string() if flexible else r.string())
+        array(lambda: partition(name))
+        tags()
+
+    array(topic)
+    tags()
+    r.expect_end(f"Fetch v{version} response")
+    out["partitions"] = parts
+    return out
+
+
+# --------------------------------------------------------------------------
 # CreateTopics
 # --------------------------------------------------------------------------
 
@@ -476,10 +615,7 @@ def create_topics_request(version, correlation_id, topics, timeout_ms=30000,
     string = w.compact_string if flexible else w.string
 
     def count(n):
-        if flexible:
-            w.uvarint(n + 1)
-        else:
-            w.int32(n)
+        w.count(n, flexible)
 
     count(len(topics))
     for name, partitions, rf in topics:
@@ -727,6 +863,12 @@ class KafkaConnection:
         return self._round_trip(
             create_topics_request(version, cid, topics, timeout_ms, validate_only),
             cid, parse_create_topics_response, version)
+
+    def fetch(self, version, topics, **kw):
+        """One Fetch round trip (see fetch_request for the arguments)."""
+        cid = self._correlation_id()
+        return self._round_trip(fetch_request(version, cid, topics, **kw), cid,
+                                parse_fetch_response, version)
 
     def describe_quorum(self, version=1):
         cid = self._correlation_id()
