@@ -29,5 +29,40 @@ int gr_handle_describe_quorum(gr_request *req, gr_writer *out);
 int gr_handle_produce(gr_request *req, gr_writer *out);
 int gr_handle_fetch(gr_request *req, gr_writer *out);
 int gr_handle_list_offsets(gr_request *req, gr_writer *out);
+/*
+ * For the APIs whose answer mirrors the request topic by topic, partition
+ * by partition (ListOffsets, DeleteRecords, OffsetForLeaderEpoch): fills
+ * resp.topics from body.topics, copying each topic's NAME field, and calls
+ * ANSWER(name, &request partition, &response partition, ...) for every
+ * partition. rc becomes GR_HANDLED, or GR_CLOSE when the arena runs out.
+ * Decoded counts of non-nullable arrays are >= 0, and the arena gives
+ * memory even for 0 elements, so NULL always means out of memory. The
+ * topic results are left zeroed: they have no other defaults.
+ */
+#define GR_API_ANSWER_PARTITIONS(rc, arena, body, resp, NAME, ANSWER, ...)                      \
+    do {                                                                                        \
+        (rc) = GR_HANDLED;                                                                      \
+        (resp).topics =                                                                         \
+            gr_arena_calloc((arena), (size_t)(body).topics_count, sizeof *(resp).topics);      \
+        if (!(resp).topics) {                                                                   \
+            (rc) = GR_CLOSE;                                                                    \
+            break;                                                                              \
+        }                                                                                       \
+        (resp).topics_count = (body).topics_count;                                              \
+        for (int32_t i_ = 0; i_ < (body).topics_count && (rc) == GR_HANDLED; i_++) {            \
+            int32_t n_ = (body).topics[i_].partitions_count;                                    \
+            (resp).topics[i_].NAME = (body).topics[i_].NAME;                                    \
+            (resp).topics[i_].partitions =                                                      \
+                gr_arena_calloc((arena), (size_t)n_, sizeof *(resp).topics[i_].partitions);     \
+            if (!(resp).topics[i_].partitions) {                                                \
+                (rc) = GR_CLOSE;                                                                \
+                break;                                                                          \
+            }                                                                                   \
+            (resp).topics[i_].partitions_count = n_;                                            \
+            for (int32_t k_ = 0; k_ < n_; k_++)                                                 \
+                ANSWER((body).topics[i_].NAME, &(body).topics[i_].partitions[k_],               \
+                       &(resp).topics[i_].partitions[k_], __VA_ARGS__);                         \
+        }                                                                                       \
+    } while (0)
 
 #endif
