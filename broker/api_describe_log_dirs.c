@@ -94,13 +94,24 @@ static int describe_dir(gr_request *req, const gr_describe_log_dirs_request *bod
     if (!topics)
         return -1;
     int32_t nt = 0;
+    /* Partitions share their parent directory: resolve each distinct one
+     * once (the last one seen) rather than once per partition. */
+    const char *last = NULL;
+    size_t last_len = 0;
+    bool last_here = false;
     for (size_t i = 0; i < n; i++) {
         gr_partition *p = ps[i];
         const char *slash = strrchr(p->dir, '/');
-        char *parent = absolute_dir(a, p->dir, slash ? (size_t)(slash - p->dir) : 0);
-        if (!parent)
-            return -1;
-        if (strcmp(parent, dir) != 0 || !selected(body, p->topic, p->index))
+        size_t plen = slash ? (size_t)(slash - p->dir) : 0;
+        if (!last || plen != last_len || memcmp(last, p->dir, plen) != 0) {
+            char *parent = absolute_dir(a, p->dir, plen);
+            if (!parent)
+                return -1;
+            last = p->dir;
+            last_len = plen;
+            last_here = strcmp(parent, dir) == 0;
+        }
+        if (!last_here || !selected(body, p->topic, p->index))
             continue;
         gr_describe_log_dirs_response_describe_log_dirs_topic *t =
             nt ? &topics[nt - 1] : NULL;
