@@ -7,8 +7,10 @@
  *   - offset -1 stands for the high watermark;
  *   - an offset below 0 or above the high watermark is OFFSET_OUT_OF_RANGE
  *     (records a consumer cannot yet read cannot be deleted);
- *   - a topic whose cleanup.policy does not include "delete" (compact only)
- *     refuses it with POLICY_VIOLATION, as Kafka does;
+ *   - the internal topics (__consumer_offsets, __transaction_state,
+ *     __share_group_state) refuse it with INVALID_TOPIC_EXCEPTION, and a
+ *     topic whose cleanup.policy does not include "delete" (compact only)
+ *     with POLICY_VIOLATION, as Kafka does;
  *   - an offset at or below the current log start offset changes nothing.
  * The answer's low_watermark is the log start offset after the delete (-1
  * with an error). Fetch and ListOffsets read the log start offset from the
@@ -35,6 +37,7 @@
 
 #include "broker/api.h"
 #include "broker/cluster.h"
+#include "broker/offsets_topic.h"
 #include "broker/replica.h"
 #include "common/errors.h"
 #include "common/logging.h"
@@ -69,6 +72,17 @@ bool gr_api_cleanup_policy_deletes(gr_str policy)
     return false;
 }
 
+bool gr_api_internal_topic(gr_str topic)
+{
+    static const char *const internal[] = {GR_OFFSETS_TOPIC, GR_TRANSACTION_TOPIC,
+                                           "__share_group_state"};
+    for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
+        if (topic.len == (int32_t)strlen(internal[i]) &&
+            memcmp(topic.ptr, internal[i], (size_t)topic.len) == 0)
+            return true;
+    return false;
+}
+
 /* The topic's cleanup.policy allows deleting records. */
 static bool topic_deletes(gr_broker *b, const char *topic)
 {
@@ -97,12 +111,14 @@ static void delete_partition(gr_str topic,
     out->low_watermark = -1;
     int16_t err;
     gr_partition *p = gr_replica_get(b->replicas, topic, in->partition_index, &err);
-    if (!p) {
-        out->error_code = err;
+    if (!p && err != GR_NOT_LEADER_OR_FOLLOWER) {
+        out->error_code = err; /* no such partition in the cluster */
         return;
     }
     int64_t target;
-    if (!atomic_load(&p->leader)) {
+    if (gr_api_internal_topic(topic)) {
+        out->error_code = GR_INVALID_TOPIC_EXCEPTION; /* on any broker, as Kafka */
+    } else if (!p || !atomic_load(&p->leader)) {
         out->error_code = GR_NOT_LEADER_OR_FOLLOWER;
     } else if (!topic_deletes(b, p->topic)) {
         out->error_code = GR_POLICY_VIOLATION;
@@ -122,7 +138,8 @@ static void delete_partition(gr_str topic,
                 rc == GR_LOG_ERR_OUT_OF_RANGE ? GR_OFFSET_OUT_OF_RANGE : GR_KAFKA_STORAGE_ERROR;
         }
     }
-    gr_partition_unref(p);
+    if (p)
+        gr_partition_unref(p);
 }
 
 int gr_handle_delete_records(gr_request *req, gr_writer *out)

@@ -19,6 +19,7 @@ ERR_NONE = 0
 ERR_OFFSET_OUT_OF_RANGE = 1
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
 ERR_NOT_LEADER_OR_FOLLOWER = 6
+ERR_INVALID_TOPIC_EXCEPTION = 17
 ERR_POLICY_VIOLATION = 44
 ERR_KAFKA_STORAGE_ERROR = 56
 ERR_FENCED_LEADER_EPOCH = 74
@@ -111,7 +112,7 @@ def test_versions_and_malformed_requests(single):
 
 def test_delete_records(single):
     b = single.brokers[0]
-    create(single, [("dr", 2, 1)])
+    create(single, [("dr", 2, 1), ("__transaction_state", 1, 1)])
     create_with(single, "compacted", num_partitions=1, replication_factor=1,
                 config={"cleanup.policy": "compact"})
     for _ in range(2):
@@ -130,10 +131,12 @@ def test_delete_records(single):
         # -1 on an empty partition: its high watermark, 0.
         r = c.delete_records({"dr": {1: -1}})["topics"]["dr"][1]
         assert (r["error_code"], r["low_watermark"]) == (ERR_NONE, 0)
-        got = c.delete_records({"nope": {0: 1}, "dr": {9: 1}, "compacted": {0: 0}})["topics"]
+        got = c.delete_records({"nope": {0: 1}, "dr": {9: 1}, "compacted": {0: 0},
+                                "__transaction_state": {0: 0}})["topics"]
         assert got["nope"][0]["error_code"] == ERR_UNKNOWN_TOPIC_OR_PARTITION
         assert got["dr"][9]["error_code"] == ERR_UNKNOWN_TOPIC_OR_PARTITION
         assert got["compacted"][0]["error_code"] == ERR_POLICY_VIOLATION
+        assert got["__transaction_state"][0]["error_code"] == ERR_INVALID_TOPIC_EXCEPTION
     assert watermarks(single, "dr", 0) == (5, 20)
     # Fetch below the log start offset is out of range; at it, records from 5.
     assert raw_fetch(b, "dr", 0, 4)["error_code"] == ERR_OFFSET_OUT_OF_RANGE
