@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
 from test_data_path import create, raw_produce, record_batch
+from test_gregorctl import as_json, gregorctl, ok
 from test_long_poll import fetch_v4, parse_fetch_v4
 
 ERR_NONE = 0
@@ -201,6 +202,26 @@ def test_describe_log_dirs(cluster):
     assert {t: sorted(ps) for t, ps in describe({"ld": [1, 7], "nope": [0]}).items()} == \
         {"ld": [1]}
     assert describe({}) == {}
+
+    # gregorctl log-dirs describe: kafka-log-dirs.sh's JSON, and a table.
+    got = as_json(gregorctl("--json", "log-dirs", "describe", bootstrap=b.bootstrap))
+    assert got["version"] == 1 and [x["broker"] for x in got["brokers"]] == [b.node_id]
+    online, offline = got["brokers"][0]["logDirs"]
+    assert (online["logDir"], online["error"]) == (str(b.data_dir), None)
+    assert (offline["error"], offline["partitions"]) == ("KAFKA_STORAGE_ERROR", [])
+    sizes = {p["partition"]: p["size"] for p in online["partitions"]}
+    assert sizes == {"ld-0": 0, "ld-1": on_disk, "ld-2": 0, "other-0": 0}
+    assert all(p["offsetLag"] == 0 and p["isFuture"] is False for p in online["partitions"])
+    text = ok(gregorctl("log-dirs", "describe", "--topic", "ld", "--broker", str(b.node_id),
+                        bootstrap=b.bootstrap)).stdout.splitlines()
+    assert text[0].split() == ["BROKER", "LOG-DIR", "ERROR", "PARTITION", "SIZE", "OFFSET-LAG",
+                               "FUTURE"]
+    rows = [line.split() for line in text[1:]]
+    assert [r[3] for r in rows] == ["ld-0", "ld-1", "ld-2", "-"]
+    assert rows[1] == [str(b.node_id), str(b.data_dir), "-", "ld-1", str(on_disk), "0", "false"]
+    assert rows[3][1:3] == [str(b.workdir / "offline"), "KAFKA_STORAGE_ERROR"]
+    r = gregorctl("log-dirs", "describe", "--broker", "7", bootstrap=b.bootstrap)
+    assert r.returncode == 1 and "broker 7 is not in the cluster" in r.stderr
 
 
 def test_offset_for_leader_epoch_across_epochs(single):
