@@ -29,7 +29,8 @@
  * watermark is still short in the purgatory of its connection's thread
  * (waits.h, keyed like a fetch) and the follower fetch path will notify the
  * key when a follower reports a new log start offset; low_watermark() is
- * where the followers' offsets will enter.
+ * where the followers' offsets will enter. Until then timeout_ms has
+ * nothing to bound and is not used.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -138,8 +139,7 @@ static void delete_partition(gr_str topic,
                 rc == GR_LOG_ERR_OUT_OF_RANGE ? GR_OFFSET_OUT_OF_RANGE : GR_KAFKA_STORAGE_ERROR;
         }
     }
-    if (p)
-        gr_partition_unref(p);
+    gr_partition_unref(p); /* NULL-safe */
 }
 
 int gr_handle_delete_records(gr_request *req, gr_writer *out)
