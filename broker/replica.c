@@ -515,3 +515,40 @@ void gr_replica_free(gr_replica_mgr *m)
     pthread_rwlock_destroy(&m->lock);
     free(m);
 }
+
+int gr_replica_list(gr_replica_mgr *m, gr_partition ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!m)
+        return 0;
+    pthread_rwlock_rdlock(&m->lock);
+    const table *tb = m->cur;
+    size_t count = 0;
+    for (size_t i = 0; tb && i < tb->n; i++)
+        for (int32_t k = 0; k < tb->topics[i].nparts; k++)
+            count += tb->topics[i].parts[k] != NULL;
+    gr_partition **ps = count ? malloc(count * sizeof *ps) : NULL;
+    if (count && !ps) {
+        pthread_rwlock_unlock(&m->lock);
+        return -1;
+    }
+    for (size_t i = 0; tb && i < tb->n; i++)
+        for (int32_t k = 0; k < tb->topics[i].nparts; k++) {
+            gr_partition *p = tb->topics[i].parts[k];
+            if (p) {
+                atomic_fetch_add(&p->refs, 1);
+                ps[(*n)++] = p;
+            }
+        }
+    pthread_rwlock_unlock(&m->lock);
+    *out = ps;
+    return 0;
+}
+
+void gr_replica_list_free(gr_partition **ps, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        gr_partition_unref(ps[i]);
+    free(ps);
+}

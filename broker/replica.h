@@ -72,6 +72,14 @@ gr_partition *gr_replica_get_by_id(gr_replica_mgr *m, const gr_uuid *topic_id, i
                                    int16_t *err);
 void gr_partition_unref(gr_partition *p);
 
+/* Every partition replica held now (any thread), for answers about all of
+ * them (DescribeLogDirs): *out gets a malloc'd array of *n counted
+ * references, grouped by topic, each topic's in partition order. Returns 0,
+ * or -1 on allocation failure (nothing held, *n 0). Drop them all with
+ * gr_replica_list_free. */
+int gr_replica_list(gr_replica_mgr *m, gr_partition ***out, size_t *n);
+void gr_replica_list_free(gr_partition **ps, size_t n);
+
 /* After an append on the leader: advances the high watermark when the ISR
  * is this broker alone. Returns the high watermark. */
 int64_t gr_partition_appended(gr_partition *p);

@@ -36,6 +36,9 @@ API_METADATA = 3
 API_API_VERSIONS = 18
 API_CREATE_TOPICS = 19
 API_DESCRIBE_QUORUM = 55
+API_DELETE_RECORDS = 21
+API_OFFSET_FOR_LEADER_EPOCH = 23
+API_DESCRIBE_LOG_DIRS = 35
 ERR_NONE = 0
 ERR_OFFSET_OUT_OF_RANGE = 1
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -752,6 +755,191 @@ def parse_describe_quorum_response(payload, version):
 
 
 # --------------------------------------------------------------------------
+# The log APIs: DeleteRecords, DescribeLogDirs, OffsetForLeaderEpoch
+# --------------------------------------------------------------------------
+
+class _Codec:
+    """Picks the compact or classic spelling of strings and arrays for one
+    message version, over a Writer or a Reader."""
+
+    def __init__(self, io, flexible):
+        self.io = io
+        self.flexible = flexible
+
+    def string(self, v=None):
+        io = self.io
+        if isinstance(io, Writer):
+            return io.compact_string(v) if self.flexible else io.string(v)
+        return io.compact_string() if self.flexible else io.string()
+
+    def count(self, n):
+        """Writes an array count (None: a null array)."""
+        if self.flexible:
+            self.io.uvarint(0 if n is None else n + 1)
+        else:
+            self.io.int32(-1 if n is None else n)
+
+    def array(self, item):
+        return self.io.compact_array(item) if self.flexible else self.io.array(item)
+
+    def tags(self):
+        if self.flexible:
+            if isinstance(self.io, Writer):
+                self.io.empty_tagged_fields()
+            else:
+                self.io.tagged_fields()
+
+
+def _read_topics(c, partition):
+    """Reads an array of (name, partitions, tags) topics into {name:
+    {partition: fields}}; a topic or partition listed twice is an error."""
+    def topic():
+        name = c.string()
+        parts = c.array(partition)
+        c.tags()
+        by_index = {p["partition"]: p for p in parts}
+        if len(by_index) != len(parts):
+            raise ProtocolError(f"topic {name} lists a partition twice")
+        return name, by_index
+    topics = c.array(topic)
+    if len(dict(topics)) != len(topics):
+        raise ProtocolError(f"a topic is listed twice: {[t for t, _ in topics]}")
+    return dict(topics)
+
+
+def delete_records_request(version, correlation_id, topics, timeout_ms=10000,
+                           client_id="gregor-tests"):
+    """DeleteRecords (v0-v2); topics: {name: {partition: offset}}."""
+    flexible = version >= 2
+    w = Writer()
+    c = _Codec(w, flexible)
+    c.count(len(topics))
+    for name, parts in topics.items():
+        c.string(name)
+        c.count(len(parts))
+        for index, offset in parts.items():
+            w.int32(index).int64(offset)
+            c.tags()
+        c.tags()
+    w.int32(timeout_ms)
+    c.tags()
+    return encode_request(API_DELETE_RECORDS, version, correlation_id, w.bytes(), client_id,
+                          flexible=flexible)
+
+
+def parse_delete_records_response(payload, version):
+    """Returns correlation_id, throttle_time_ms and topics {name: {partition:
+    {low_watermark, error_code}}}."""
+    r = Reader(payload)
+    c = _Codec(r, version >= 2)
+    out = {"correlation_id": r.int32()}
+    c.tags()
+    out["throttle_time_ms"] = r.int32()
+
+    def partition():
+        p = {"partition": r.int32(), "low_watermark": r.int64(), "error_code": r.int16()}
+        c.tags()
+        return p
+
+    out["topics"] = _read_topics(c, partition)
+    c.tags()
+    r.expect_end(f"DeleteRecords v{version} response")
+    return out
+
+
+def describe_log_dirs_request(version, correlation_id, topics=None, client_id="gregor-tests"):
+    """DescribeLogDirs (v1-v4); topics: None for all, else {name: [partitions]}."""
+    flexible = version >= 2
+    w = Writer()
+    c = _Codec(w, flexible)
+    c.count(None if topics is None else len(topics))
+    for name, parts in (topics or {}).items():
+        c.string(name)
+        c.count(len(parts))
+        for index in parts:
+            w.int32(index)
+        c.tags()
+    c.tags()
+    return encode_request(API_DESCRIBE_LOG_DIRS, version, correlation_id, w.bytes(), client_id,
+                          flexible=flexible)
+
+
+def parse_describe_log_dirs_response(payload, version):
+    """Returns correlation_id, throttle_time_ms, error_code (v3+) and results
+    [{error_code, log_dir, topics {name: {partition: {partition_size,
+    offset_lag, is_future_key}}}, total_bytes, usable_bytes (v4+)}]."""
+    r = Reader(payload)
+    c = _Codec(r, version >= 2)
+    out = {"correlation_id": r.int32()}
+    c.tags()
+    out["throttle_time_ms"] = r.int32()
+    if version >= 3:
+        out["error_code"] = r.int16()
+
+    def partition():
+        p = {"partition": r.int32(), "partition_size": r.int64(), "offset_lag": r.int64(),
+             "is_future_key": r.bool()}
+        c.tags()
+        return p
+
+    def result():
+        res = {"error_code": r.int16(), "log_dir": c.string()}
+        res["topics"] = _read_topics(c, partition)
+        if version >= 4:
+            res["total_bytes"] = r.int64()
+            res["usable_bytes"] = r.int64()
+        c.tags()
+        return res
+    out["results"] = c.array(result)
+    c.tags()
+    r.expect_end(f"DescribeLogDirs v{version} response")
+    return out
+
+
+def offset_for_leader_epoch_request(version, correlation_id, topics, replica_id=-1,
+                                    client_id="gregor-tests"):
+    """OffsetForLeaderEpoch (v2-v4); topics: {name: [(partition,
+    current_leader_epoch, leader_epoch)]}; replica_id is sent from v3."""
+    flexible = version >= 4
+    w = Writer()
+    c = _Codec(w, flexible)
+    if version >= 3:
+        w.int32(replica_id)
+    c.count(len(topics))
+    for name, parts in topics.items():
+        c.string(name)
+        c.count(len(parts))
+        for index, current, epoch in parts:
+            w.int32(index).int32(current).int32(epoch)
+            c.tags()
+        c.tags()
+    c.tags()
+    return encode_request(API_OFFSET_FOR_LEADER_EPOCH, version, correlation_id, w.bytes(),
+                          client_id, flexible=flexible)
+
+
+def parse_offset_for_leader_epoch_response(payload, version):
+    """Returns correlation_id, throttle_time_ms and topics {name: {partition:
+    {error_code, leader_epoch, end_offset}}}."""
+    r = Reader(payload)
+    c = _Codec(r, version >= 4)
+    out = {"correlation_id": r.int32()}
+    c.tags()
+    out["throttle_time_ms"] = r.int32()
+
+    def partition():
+        p = {"error_code": r.int16(), "partition": r.int32(), "leader_epoch": r.int32(),
+             "end_offset": r.int64()}
+        c.tags()
+        return p
+
+    out["topics"] = _read_topics(c, partition)
+    c.tags()
+    r.expect_end(f"OffsetForLeaderEpoch v{version} response")
+    return out
+
+
+# --------------------------------------------------------------------------
 # Connections
 # --------------------------------------------------------------------------
 
@@ -874,6 +1062,25 @@ class KafkaConnection:
         cid = self._correlation_id()
         return self._round_trip(describe_quorum_request(version, cid), cid,
                                 parse_describe_quorum_response, version)
+
+    def delete_records(self, topics, version=2, timeout_ms=10000):
+        """topics: {name: {partition: offset}}."""
+        cid = self._correlation_id()
+        return self._round_trip(delete_records_request(version, cid, topics, timeout_ms), cid,
+                                parse_delete_records_response, version)
+
+    def describe_log_dirs(self, topics=None, version=4):
+        """topics: None for all, else {name: [partitions]}."""
+        cid = self._correlation_id()
+        return self._round_trip(describe_log_dirs_request(version, cid, topics), cid,
+                                parse_describe_log_dirs_response, version)
+
+    def offset_for_leader_epoch(self, topics, version=4, replica_id=-1):
+        """topics: {name: [(partition, current_leader_epoch, leader_epoch)]}."""
+        cid = self._correlation_id()
+        return self._round_trip(
+            offset_for_leader_epoch_request(version, cid, topics, replica_id), cid,
+            parse_offset_for_leader_epoch_response, version)
 
     def wait_closed(self, timeout=5.0):
         return wait_closed(self.sock, timeout)

@@ -34,6 +34,7 @@ static const struct {
     {"offsets_topic", offsets_topic_suite},
     {"offsets_log", offsets_log_suite},
     {"fetch_session", fetch_session_suite},
+    {"log_apis", log_apis_suite},
 };
 
 int main(int argc, char **argv)

@@ -26,5 +26,6 @@ Suite *control_suite(void);
 Suite *offsets_topic_suite(void);
 Suite *offsets_log_suite(void);
 Suite *fetch_session_suite(void);
+Suite *log_apis_suite(void);
 
 #endif

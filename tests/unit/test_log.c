@@ -839,6 +839,17 @@ START_TEST(test_epoch_cache)
     ck_assert_int_gt(fread(text, 1, sizeof text - 1, f), 0);
     fclose(f);
     ck_assert_str_eq(text, "0\n3\n1 0\n3 30\n5 40\n");
+    size_t n = 0;
+    gr_log_epoch_entry *copy = gr_log_epochs_copy(log, 1, &n); /* with room for one more */
+    ck_assert_ptr_nonnull(copy);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(copy[2].epoch, 5);
+    ck_assert_int_eq(copy[2].start_offset, 40);
+    copy[3] = (gr_log_epoch_entry){7, 60}; /* the extra slot is usable */
+    gr_log_epochs_end_offset(copy, 4, 5, 60, &ep, &end);
+    ck_assert_int_eq(ep, 5);
+    ck_assert_int_eq(end, 60);
+    free(copy);
     /* truncation removes the epochs starting at or after the new end */
     ck_assert_int_eq(gr_log_truncate_to(log, 40, T0), GR_LOG_OK);
     gr_log_epoch_entry e[8];
