@@ -206,6 +206,7 @@ static gr_partition *open_partition(gr_replica_mgr *m, const rtopic *t, int32_t 
     atomic_init(&p->ts_before_max_ms, t->settings.ts_before_max_ms);
     atomic_init(&p->ts_after_max_ms, t->settings.ts_after_max_ms);
     atomic_init(&p->compact, t->settings.compact);
+    atomic_init(&p->log_append_time, t->settings.log.log_append_time);
     p->settings = t->settings;
     if (claim_dir(p->dir, &t->id) != 0) {
         free(p);
@@ -282,6 +283,7 @@ static void apply_settings(gr_replica_mgr *m, gr_partition *p, const gr_topic_se
     atomic_store(&p->ts_before_max_ms, s->ts_before_max_ms);
     atomic_store(&p->ts_after_max_ms, s->ts_after_max_ms);
     atomic_store(&p->compact, s->compact);
+    atomic_store(&p->log_append_time, s->log.log_append_time);
     gr_log_set_config(p->log, &s->log);
     if (!s->compact)
         gr_cleaner_remove(m->cleaner, p->log);

@@ -63,6 +63,7 @@ typedef struct gr_partition {
     atomic_llong ts_before_max_ms; /* message.timestamp.before.max.ms */
     atomic_llong ts_after_max_ms;  /* message.timestamp.after.max.ms */
     atomic_bool compact;           /* cleanup.policy has compact: records need keys */
+    atomic_bool log_append_time;   /* message.timestamp.type=LogAppendTime */
     gr_topic_settings settings;    /* the whole of them (main loop only) */
     atomic_int refs;
     bool deleted; /* its topic is gone: delete the files after the last reference */
