@@ -291,6 +291,177 @@ def encode_request(api_key, api_version, correlation_id, body=b"", client_id="gr
 
 
 # --------------------------------------------------------------------------
+# Record batches (magic 2), Produce v3-v8 and Fetch v4, for raw requests
+# --------------------------------------------------------------------------
+
+API_PRODUCE = 0
+API_FETCH = 1
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def varint(v):
+    v = (v << 1) ^ (v >> 63)  # zigzag
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def record_batch(records, base_ts=1_700_000_000_000, codec=0, compress=None, producer_id=-1,
+                 timestamps=None, count=None, magic=2, attributes=0):
+    """A record batch of [(key, value)] (bytes or None). Records are
+    compressed with compress(bytes) when given (codec names the attribute's
+    codec); timestamps gives each record's own; count overrides the record
+    count field and magic the magic byte (to build broken batches)."""
+    if timestamps is not None:
+        base_ts = timestamps[0]
+    ts = timestamps or [base_ts] * len(records)
+    body = bytearray()
+    for i, (k, v) in enumerate(records):
+        r = bytearray(b"\x00")  # attributes
+        r += varint(ts[i] - base_ts) + varint(i)
+        r += varint(-1) if k is None else varint(len(k)) + k
+        r += varint(-1) if v is None else varint(len(v)) + v
+        r += varint(0)  # headers
+        body += varint(len(r)) + r
+    body = compress(bytes(body)) if compress else bytes(body)
+    seq = -1 if producer_id < 0 else 0
+    n = len(records) if count is None else count
+    after_crc = struct.pack(">hiqqqhii", codec | attributes, len(records) - 1, base_ts, max(ts),
+                            producer_id, 0 if producer_id >= 0 else -1, seq, n) + body
+    crc = crc32c(after_crc)
+    rest = struct.pack(">ibI", -1, magic, crc) + after_crc  # leader epoch, magic, crc
+    return struct.pack(">qi", 0, len(rest)) + rest
+
+
+def bad_crc(batch):
+    b = bytearray(batch)
+    b[-1] ^= 0xFF  # a flipped bit after the CRC was computed
+    return bytes(b)
+
+
+def batch_headers(records):
+    """(base offset, codec, attributes, max timestamp, record count) of every
+    whole batch in a records field."""
+    out, pos = [], 0
+    while pos + 61 <= len(records):
+        base, length = struct.unpack_from(">qi", records, pos)
+        if pos + 12 + length > len(records):
+            break
+        attributes, = struct.unpack_from(">h", records, pos + 21)
+        max_ts, = struct.unpack_from(">q", records, pos + 35)
+        count, = struct.unpack_from(">i", records, pos + 57)
+        out.append((base, attributes & 7, attributes, max_ts, count))
+        pos += 12 + length
+    return out
+
+
+def produce_request(version, cid, acks, topics):
+    """Produce v3-v8 (non-flexible) or v0-v2; topics: {name: {partition: records bytes}}."""
+    w = Writer()
+    if version >= 3:
+        w.nullable_string(None)
+    w.int16(acks).int32(10000)
+    w.int32(len(topics))
+    for name, parts in topics.items():
+        w.string(name)
+        w.int32(len(parts))
+        for index, records in parts.items():
+            w.int32(index).int32(len(records)).raw(records)
+    return encode_request(API_PRODUCE, version, cid, w.bytes())
+
+
+def parse_produce_response(payload, version):
+    r = Reader(payload)
+    out = {"correlation_id": r.int32(), "topics": {}}
+
+    def record_error():
+        return (r.int32(), r.nullable_string())
+
+    def partition():
+        p = {"index": r.int32(), "error_code": r.int16(), "base_offset": r.int64()}
+        if version >= 2:
+            p["log_append_time"] = r.int64()
+        if version >= 5:
+            p["log_start_offset"] = r.int64()
+        if version >= 8:
+            p["record_errors"] = r.array(record_error)
+            p["error_message"] = r.nullable_string()
+        return p
+
+    def topic():
+        name = r.string()
+        out["topics"][name] = {p["index"]: p for p in r.array(partition)}
+
+    r.array(topic)
+    if version >= 1:
+        r.int32()  # throttle time
+    r.expect_end("Produce response")
+    return out
+
+
+def fetch_v4(topic, partition, offset, max_wait_ms, min_bytes=1, max_bytes=1 << 20):
+    w = Writer()
+    w.int32(-1)  # replica id: a consumer
+    w.int32(max_wait_ms)
+    w.int32(min_bytes)
+    w.int32(max_bytes)
+    w.int8(0)  # read_uncommitted
+    w.int32(1)
+    w.string(topic)
+    w.int32(1)
+    w.int32(partition)
+    w.int64(offset)
+    w.int32(max_bytes)
+    return w.bytes()
+
+
+def parse_fetch_v4(payload):
+    r = Reader(payload)
+    correlation_id = r.int32()
+    r.int32()  # throttle time
+    parts = []
+    for _ in range(r.int32()):
+        r.string()
+        for _ in range(r.int32()):
+            index, err, hw = r.int32(), r.int16(), r.int64()
+            r.int64()  # last stable offset
+            n = r.int32()
+            for _ in range(max(n, 0)):
+                r.int64()
+                r.int64()
+            size = r.int32()
+            records = r.take(size) if size > 0 else b""
+            parts.append({"partition": index, "error_code": err, "high_watermark": hw,
+                          "records": records})
+    return correlation_id, parts
+
+
+# --------------------------------------------------------------------------
 # ApiVersions
 # --------------------------------------------------------------------------
 

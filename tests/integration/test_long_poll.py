@@ -5,7 +5,6 @@ no CPU, and a fetch with nothing to read answers after max_wait_ms.
 
 import os
 import statistics
-import struct
 import threading
 import time
 
@@ -14,8 +13,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
+from gregor import fetch_v4, parse_fetch_v4
 
-API_FETCH = 1
+API_FETCH = gregor.API_FETCH
 ERR_NONE = 0
 
 
@@ -69,43 +69,6 @@ def cpu_seconds(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is the state (field 3): utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def fetch_v4(topic, partition, offset, max_wait_ms, min_bytes=1, max_bytes=1 << 20):
-    w = gregor.Writer()
-    w.int32(-1)  # replica id: a consumer
-    w.int32(max_wait_ms)
-    w.int32(min_bytes)
-    w.int32(max_bytes)
-    w.int8(0)  # read_uncommitted
-    w.int32(1)
-    w.string(topic)
-    w.int32(1)
-    w.int32(partition)
-    w.int64(offset)
-    w.int32(max_bytes)
-    return w.bytes()
-
-
-def parse_fetch_v4(payload):
-    r = gregor.Reader(payload)
-    correlation_id = r.int32()
-    r.int32()  # throttle time
-    parts = []
-    for _ in range(r.int32()):
-        r.string()
-        for _ in range(r.int32()):
-            index, err, hw = r.int32(), r.int16(), r.int64()
-            r.int64()  # last stable offset
-            n = r.int32()
-            for _ in range(max(n, 0)):
-                r.int64()
-                r.int64()
-            size = r.int32()
-            records = r.take(size) if size > 0 else b""
-            parts.append({"partition": index, "error_code": err, "high_watermark": hw,
-                          "records": records})
-    return correlation_id, parts
 
 
 def test_consumer_woken_by_produce(single):
