@@ -319,16 +319,8 @@ def crc32c(data):
 
 
 def varint(v):
-    v = (v << 1) ^ (v >> 63)  # zigzag
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+    """A zigzag varint, as record fields are written."""
+    return Writer().uvarint((v << 1) ^ (v >> 63)).bytes()
 
 
 def record_batch(records, base_ts=1_700_000_000_000, codec=0, compress=None, producer_id=-1,
@@ -627,7 +619,8 @@ def parse_metadata_response(payload, version):
 def create_topics_request(version, correlation_id, topics, timeout_ms=30000,
                           validate_only=False, client_id="gregor-tests"):
     """A CreateTopics request (v2-v7) frame.  topics: [(name, partitions,
-    replication_factor)], no explicit assignments, no configs."""
+    replication_factor)] or [(name, partitions, replication_factor,
+    {config: value})], no explicit assignments."""
     flexible = version >= 5
     w = Writer()
     string = w.compact_string if flexible else w.string
@@ -639,11 +632,17 @@ def create_topics_request(version, correlation_id, topics, timeout_ms=30000,
             w.int32(n)
 
     count(len(topics))
-    for name, partitions, rf in topics:
+    for name, partitions, rf, *rest in topics:
+        configs = rest[0] if rest else {}
         string(name)
         w.int32(partitions).int16(rf)
         count(0)  # assignments
-        count(0)  # configs
+        count(len(configs))
+        for key, value in configs.items():
+            string(key)
+            (w.compact_nullable_string if flexible else w.nullable_string)(value)
+            if flexible:
+                w.empty_tagged_fields()
         if flexible:
             w.empty_tagged_fields()
     w.int32(timeout_ms)
@@ -1382,6 +1381,25 @@ class Cluster:
     def metadata(self, broker, topics=None, version=12):
         with broker.connect() as c:
             return c.metadata(version=version, topics=topics)
+
+    def create_topic(self, name, partitions=1, replication_factor=1, config=None,
+                     timeout=15.0):
+        """Creates a topic (raw CreateTopics to the first broker) and waits
+        until every partition has a leader."""
+        with self.brokers[0].connect(timeout=timeout) as c:
+            resp = c.create_topics([(name, partitions, replication_factor, config or {})],
+                                   timeout_ms=int(timeout * 1000))
+        errors = [t["error_code"] for t in resp["topics"]]
+        assert errors == [0], f"creating {name}: {resp}"
+        deadline = time.monotonic() + timeout
+        while True:
+            md = self.metadata(self.brokers[0], topics=[name])
+            t = [t for t in md["topics"] if t["name"] == name]
+            if t and t[0]["error_code"] == 0 and len(t[0]["partitions"]) == partitions and \
+                    all(p["leader_id"] >= 0 for p in t[0]["partitions"]):
+                return
+            assert time.monotonic() < deadline, f"topic {name} never got leaders"
+            time.sleep(0.05)
 
 
 def raise_nofile_limit():

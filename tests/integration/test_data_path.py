@@ -27,23 +27,10 @@ CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 # ---- helpers ----
 
-def create(cluster, specs, timeout=15.0):
+def create(cluster, specs):
     """Creates [(name, partitions, rf)] and waits until every partition has a leader."""
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    futures = admin.create_topics([NewTopic(n, p, r) for n, p, r in specs],
-                                  operation_timeout=timeout)
-    for f in futures.values():
-        f.result(timeout)
-    deadline = time.monotonic() + timeout
-    for name, parts, _ in specs:
-        while True:
-            md = cluster.metadata(cluster.brokers[0], topics=[name])
-            t = [t for t in md["topics"] if t["name"] == name]
-            if t and t[0]["error_code"] == ERR_NONE and len(t[0]["partitions"]) == parts and \
-                    all(p["leader_id"] >= 0 for p in t[0]["partitions"]):
-                break
-            assert time.monotonic() < deadline, f"topic {name} never got leaders"
-            time.sleep(0.05)
+    for name, partitions, rf in specs:
+        cluster.create_topic(name, partitions, rf)
 
 
 @pytest.fixture
