@@ -14,6 +14,7 @@
 #include "broker/broker.h"
 #include "common/errors.h"
 #include "common/logging.h"
+#include "common/checkpoint.h"
 #include "common/cleaner.h"
 #include "common/logtask.h"
 
@@ -22,6 +23,8 @@
  * leaving its deletion to the last reader. */
 #define REMOVE_WAIT_MS 2000
 #define PARTITION_METADATA "partition.metadata"
+/* Kafka's name; one per partition directory here (see checkpoint.h). */
+#define HW_CHECKPOINT "replication-offset-checkpoint"
 
 typedef struct {
     char name[256];
@@ -41,6 +44,8 @@ struct gr_replica_mgr {
     char dir[4096];
     gr_logtask *task;
     gr_cleaner *cleaner; /* compacts the logs whose cleanup.policy has compact */
+    int64_t hw_interval_ms;   /* replica.high.watermark.checkpoint.interval.ms */
+    int64_t hw_written_ms;    /* when the checkpoints were last written */
     pthread_rwlock_t lock; /* guards cur (the pointer, not the table) */
     table *cur;
     atomic_int waiting;
@@ -84,6 +89,51 @@ static void remove_dir(const char *dir)
         GR_WARN(SUB, "cannot remove %s: %s", dir, strerror(errno));
 }
 
+/* Writes the high watermark checkpoint when the high watermark moved since
+ * the last one (main loop, or the thread closing the partition). */
+static void hw_checkpoint(gr_partition *p)
+{
+    int64_t hw = atomic_load(&p->hw);
+    if (hw == p->hw_checkpointed)
+        return;
+    char path[4352];
+    snprintf(path, sizeof path, "%s/" HW_CHECKPOINT, p->dir);
+    if (gr_checkpoint_write_offset(path, p->topic, p->index, hw) != 0)
+        GR_WARN(SUB, "%s-%d: cannot write %s: %s", p->topic, p->index, path, strerror(errno));
+    else
+        p->hw_checkpointed = hw;
+}
+
+/* The high watermark a replica starts with: its checkpoint, within the
+ * log's offsets (a log cut by recovery may now end below it), else the log
+ * start. */
+static int64_t hw_restore(gr_partition *p)
+{
+    char path[4352];
+    snprintf(path, sizeof path, "%s/" HW_CHECKPOINT, p->dir);
+    int64_t start = gr_log_start_offset(p->log), end = gr_log_end_offset(p->log), hw = start;
+    int rc = gr_checkpoint_read_offset(path, p->topic, p->index, &hw);
+    if (rc != GR_CHECKPOINT_OK) {
+        if (rc != GR_CHECKPOINT_ABSENT)
+            GR_WARN(SUB, "%s-%d: ignoring an unreadable %s", p->topic, p->index, path);
+        hw = start;
+    }
+    p->hw_checkpointed = rc == GR_CHECKPOINT_OK ? hw : -1;
+    return hw < start ? start : hw > end ? end : hw;
+}
+
+void gr_replica_checkpoint_hw(gr_replica_mgr *m, int64_t now_ms)
+{
+    if (!m || now_ms - m->hw_written_ms < m->hw_interval_ms)
+        return;
+    m->hw_written_ms = now_ms;
+    /* The main loop is the only writer of cur: no lock to read it here. */
+    for (size_t i = 0; m->cur && i < m->cur->n; i++)
+        for (int32_t k = 0; k < m->cur->topics[i].nparts; k++)
+            if (m->cur->topics[i].parts[k])
+                hw_checkpoint(m->cur->topics[i].parts[k]);
+}
+
 void gr_partition_unref(gr_partition *p)
 {
     if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
@@ -94,6 +144,7 @@ void gr_partition_unref(gr_partition *p)
         remove_dir(p->dir);
         GR_INFO(SUB, "deleted partition %s-%d", p->topic, p->index);
     } else {
+        hw_checkpoint(p);
         gr_log_close(p->log, wall_ms());
     }
     free(p);
@@ -218,9 +269,8 @@ static gr_partition *open_partition(gr_replica_mgr *m, const rtopic *t, int32_t 
         free(p);
         return NULL;
     }
-    /* Without a high watermark checkpoint, a restarted replica starts from
-     * the log start; a sole in-sync leader moves it to the log end below. */
-    atomic_init(&p->hw, gr_log_start_offset(p->log));
+    /* A sole in-sync leader moves it on to the log end below. */
+    atomic_init(&p->hw, hw_restore(p));
     if (gr_logtask_add(m->task, p->log, hw_for_retention, p) != 0)
         GR_WARN(SUB, "%s-%d: out of memory adding it to retention", t->name, index);
     if (t->settings.compact && gr_cleaner_add(m->cleaner, p->log, &t->settings.cleaner) != 0)
@@ -494,6 +544,7 @@ gr_replica_mgr *gr_replica_new(gr_broker *b)
     m->b = b;
     gr_broker_first_log_dir(b, m->dir, sizeof m->dir);
     gr_config *c = b->config;
+    m->hw_interval_ms = gr_config_long(c, "replica.high.watermark.checkpoint.interval.ms");
     pthread_rwlock_init(&m->lock, NULL);
     m->task = gr_logtask_start(gr_config_long(c, "log.retention.check.interval.ms"), 1000);
     m->cleaner = m->task ? gr_cleaner_start(gr_config_long(c, "log.cleaner.backoff.ms")) : NULL;

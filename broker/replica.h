@@ -27,7 +27,11 @@
  * exactly [this broker] the high watermark is the log end offset (updated
  * after every append); with any other ISR it does not advance (acks=all
  * produce answers NOT_ENOUGH_REPLICAS_AFTER_APPEND; see api_produce.c).
- * Replication will move it from follower fetch positions.
+ * Replication will move it from follower fetch positions. The high
+ * watermark is checkpointed (replication-offset-checkpoint, Kafka's text
+ * format, one per partition directory) at most every
+ * replica.high.watermark.checkpoint.interval.ms and at a clean close, and
+ * a replica starts from its checkpoint rather than from the log start.
  */
 #ifndef GR_BROKER_REPLICA_H
 #define GR_BROKER_REPLICA_H
@@ -65,6 +69,7 @@ typedef struct gr_partition {
     atomic_bool compact;           /* cleanup.policy has compact: records need keys */
     atomic_bool log_append_time;   /* message.timestamp.type=LogAppendTime */
     gr_topic_settings settings;    /* the whole of them (main loop only) */
+    int64_t hw_checkpointed;       /* the high watermark last checkpointed; -1: none */
     atomic_int refs;
     bool deleted; /* its topic is gone: delete the files after the last reference */
     gr_replica_mgr *mgr; /* for the wait hook */
@@ -87,6 +92,11 @@ gr_partition *gr_replica_get(gr_replica_mgr *m, gr_str topic, int32_t index, int
 gr_partition *gr_replica_get_by_id(gr_replica_mgr *m, const gr_uuid *topic_id, int32_t index,
                                    int16_t *err);
 void gr_partition_unref(gr_partition *p);
+
+/* Writes the high watermark checkpoints of the partitions whose high
+ * watermark moved, when the checkpoint interval has passed since the last
+ * time (main loop; the broker's periodic timer calls it). */
+void gr_replica_checkpoint_hw(gr_replica_mgr *m, int64_t now_ms);
 
 /* After an append on the leader: advances the high watermark when the ISR
  * is this broker alone. Returns the high watermark. */

@@ -63,11 +63,11 @@ def produce_one(broker, topic, batch, partition=0):
     return produce(broker, {topic: {partition: batch}})[topic][partition]
 
 
-def fetch(broker, topic, partition=0, offset=0):
+def fetch(broker, topic, partition=0, offset=0, check=True):
     with broker.connect() as c:
         c.send(gregor.encode_request(gregor.API_FETCH, 4, 5, fetch_v4(topic, partition, offset, 0)))
         cid, parts = parse_fetch_v4(c.recv_frame())
-    assert cid == 5 and parts[0]["error_code"] == ERR_NONE
+    assert cid == 5 and (parts[0]["error_code"] == ERR_NONE or not check)
     return parts[0]
 
 
@@ -284,3 +284,29 @@ def test_segment_bytes_and_retention_apply_live(single):
     assert r["log_start_offset"] <= r["base_offset"]
     assert len(segment_files(single, topic)) < 3 or \
         int(segment_files(single, topic)[0].stem) == r["log_start_offset"]
+
+
+# ---- high watermark checkpoint ----
+
+def test_high_watermark_checkpoint(cluster):
+    cluster.start(controllers=1, brokers=1,
+                  broker_config={"replica.high.watermark.checkpoint.interval.ms": 100})
+    topic = "hwc"
+    create(cluster, topic)
+    b = cluster.brokers[0]
+    path = b.data_dir / f"{topic}-0" / "replication-offset-checkpoint"
+    r = produce_one(b, topic, record_batch([(b"k", b"1"), (b"k", b"2"), (b"k", b"3")],
+                                           base_ts=now_ms()))
+    assert r["error_code"] == ERR_NONE
+    # Kafka's text format: version, count, "topic partition offset".
+    eventually(lambda: path.exists() and path.read_text() == f"0\n1\n{topic} 0 3\n",
+               what="the periodic checkpoint")
+    cluster.kill9(b)
+    cluster.restart(b)
+    assert path.read_text() == f"0\n1\n{topic} 0 3\n"
+    part = eventually(lambda: (lambda p: p if p["high_watermark"] == 3 else None)(
+        fetch(b, topic, check=False)), what="the partition back")
+    assert [h[4] for h in batch_headers(part["records"])] == [3]
+    assert produce_one(b, topic, one())["base_offset"] == 3
+    b.stop()  # a clean close writes the last one
+    assert path.read_text() == f"0\n1\n{topic} 0 4\n"
