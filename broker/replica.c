@@ -258,7 +258,7 @@ static gr_partition *open_partition(gr_replica_mgr *m, const rtopic *t, int32_t 
     atomic_init(&p->ts_after_max_ms, t->settings.ts_after_max_ms);
     atomic_init(&p->compact, t->settings.compact);
     atomic_init(&p->log_append_time, t->settings.log.log_append_time);
-    p->settings = t->settings;
+    memcpy(&p->settings, &t->settings, sizeof p->settings); /* padding too: see apply_settings */
     if (claim_dir(p->dir, &t->id) != 0) {
         free(p);
         return NULL;
@@ -339,7 +339,7 @@ static void apply_settings(gr_replica_mgr *m, gr_partition *p, const gr_topic_se
         gr_cleaner_remove(m->cleaner, p->log);
     else if (gr_cleaner_add(m->cleaner, p->log, &s->cleaner) != 0)
         GR_WARN(SUB, "%s-%d: out of memory adding it to the cleaner", p->topic, p->index);
-    p->settings = *s;
+    memcpy(&p->settings, s, sizeof *s); /* padding too: the next memcmp compares it */
     GR_INFO(SUB, "%s-%d: configuration changed (cleanup %s%s%s, retention.ms %lld, "
             "retention.bytes %lld, segment.bytes %lld, max.message.bytes %d)",
             p->topic, p->index, s->compact ? "compact" : "", s->compact && s->delete_ ? "," : "",
