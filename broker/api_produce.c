@@ -79,7 +79,8 @@ static int16_t batch_error(gr_batch_result r)
  * is a second whole batch; trailing bytes that make no whole batch are
  * dropped, as Kafka's log trims them. A whole magic 2 batch shorter than
  * its header is CORRUPT_MESSAGE (Kafka's ensureValid). On success *blen is
- * the first batch's size.
+ * the first batch's size; on failure *why says why (for INVALID_RECORD,
+ * the end of Kafka's sentence "Produce requests with version N ...").
  */
 static int16_t check_envelope(const uint8_t *p, size_t len, size_t *blen, const char **why)
 {
@@ -91,36 +92,35 @@ static int16_t check_envelope(const uint8_t *p, size_t len, size_t *blen, const 
         int32_t size = (int32_t)((uint32_t)q[8] << 24 | (uint32_t)q[9] << 16 |
                                  (uint32_t)q[10] << 8 | q[11]);
         if (size < 14) {
-            *why = "the record size is less than the minimum record overhead (14)";
+            *why = "Record size is less than the minimum record overhead (14)";
             return GR_CORRUPT_MESSAGE;
         }
         if (rest <= GR_BATCH_OFF_MAGIC)
             break;
         int8_t magic = (int8_t)q[GR_BATCH_OFF_MAGIC];
         if (magic < 0 || magic > GR_BATCH_MAGIC) {
-            *why = "invalid magic found in record";
+            *why = "Invalid magic found in record";
             return GR_CORRUPT_MESSAGE;
         }
         if (rest - GR_BATCH_LOG_OVERHEAD < (size_t)size)
             break; /* not a whole batch: not one at all */
         if (i == 1) {
-            *why = "produce requests are only allowed to contain exactly one record batch "
-                   "per partition";
+            *why = "are only allowed to contain exactly one record batch per partition";
             return GR_INVALID_RECORD;
         }
         if (magic != GR_BATCH_MAGIC) {
-            *why = "produce requests are only allowed to contain record batches with magic "
-                   "version 2";
+            *why = "are only allowed to contain record batches with magic version 2";
             return GR_INVALID_RECORD;
         }
         *blen = GR_BATCH_LOG_OVERHEAD + (size_t)size;
         if (*blen < GR_BATCH_HEADER_SIZE) {
-            *why = "the record batch is smaller than the minimum batch overhead (61)";
+            *why = "Record batch is corrupt (its size is smaller than the minimum allowed "
+                   "overhead 61)";
             return GR_CORRUPT_MESSAGE;
         }
     }
     if (*blen == 0) {
-        *why = "produce requests must have at least one record batch per partition";
+        *why = "must have at least one record batch per partition";
         return GR_INVALID_RECORD;
     }
     return GR_NONE;
@@ -325,7 +325,14 @@ static void produce_partition(gr_request *req, int16_t acks, gr_str topic,
     bool recompressed = false;
     int64_t now = wall_ms();
     if ((err = check_envelope(batch, len, &blen, &why)) != GR_NONE) {
-        out->error_message = gr_str_from(why);
+        /* Kafka's texts: "Produce requests with version 8 must have ...". */
+        char msg[160];
+        if (err == GR_INVALID_RECORD)
+            snprintf(msg, sizeof msg, "Produce requests with version %d %s", req->api_version, why);
+        else
+            snprintf(msg, sizeof msg, "%s", why);
+        char *copy = gr_arena_strdup(&req->arena, msg, strlen(msg));
+        out->error_message = copy ? gr_str_from(copy) : GR_STR_NULL;
     } else if (gr_batch_parse_header(batch, blen, &h) != GR_BATCH_OK) {
         err = GR_CORRUPT_MESSAGE; /* cannot happen after the envelope checks */
     } else if (blen > (size_t)atomic_load(&p->max_message_bytes)) {
