@@ -198,13 +198,12 @@ static void record_errors_answer(gr_request *req, const record_errors *e,
                      "One or more records have been rejected due to %d record errors in total, "
                      "and only showing the first three errors at most: [",
                      (int)e->n);
-    for (int32_t i = 0; i < e->n && i < 3 && k > 0 && (size_t)k < sizeof msg; i++)
-        k += snprintf(msg + k, sizeof msg - (size_t)k, "%sRecordError(batchIndex=%d, message='%.*s')",
-                      i ? ", " : "", (int)e->out[i].batch_index,
-                      (int)(e->out[i].batch_index_error_message.len > 0
-                                ? e->out[i].batch_index_error_message.len : 0),
-                      e->out[i].batch_index_error_message.ptr ? e->out[i].batch_index_error_message.ptr
-                                                               : "");
+    for (int32_t i = 0; i < e->n && i < 3 && k > 0 && (size_t)k < sizeof msg; i++) {
+        gr_str m = e->out[i].batch_index_error_message;
+        k += snprintf(msg + k, sizeof msg - (size_t)k,
+                      "%sRecordError(batchIndex=%d, message='%.*s')", i ? ", " : "",
+                      (int)e->out[i].batch_index, m.len > 0 ? (int)m.len : 0, m.ptr ? m.ptr : "");
+    }
     if (k > 0 && (size_t)k < sizeof msg)
         snprintf(msg + k, sizeof msg - (size_t)k, "]");
     char *copy = gr_arena_strdup(&req->arena, msg, strlen(msg));

@@ -73,7 +73,8 @@ static const char *resolve(const resolver *r, const char *key, char *buf, size_t
     }
     for (size_t i = 0; r->broker && i < gr_topic_config_nsynonyms; i++) {
         const gr_topic_config_synonym *s = &gr_topic_config_synonyms[i];
-        if (strcmp(s->topic_key, key) != 0 || !r->broker(r->broker_ctx, s->broker_key, raw, sizeof raw))
+        if (strcmp(s->topic_key, key) != 0 ||
+            !r->broker(r->broker_ctx, s->broker_key, raw, sizeof raw))
             continue;
         /* The broker key has bounds of its own, checked where it was set
          * (log.segment.bytes may go below segment.bytes' 1 MiB floor):
@@ -232,7 +233,8 @@ static const char *image_broker(void *ctx, const char *key, char *buf, size_t bu
                                                     gr_str_from(c->node), key),
                                  buf, buflen);
         if (!v)
-            v = copy_str(gr_metadata_config(c->img, GR_METADATA_RESOURCE_BROKER, gr_str_from(""), key),
+            v = copy_str(gr_metadata_config(c->img, GR_METADATA_RESOURCE_BROKER,
+                                            gr_str_from(""), key),
                          buf, buflen);
         if (v)
             return v;
@@ -250,6 +252,7 @@ void gr_topic_settings_from_image(gr_topic_settings *out, const gr_metadata_imag
     image_ctx c = {.img = img, .topic = name, .cfg = cfg};
     snprintf(c.node, sizeof c.node, "%d", node_id);
     char tname[256];
-    snprintf(tname, sizeof tname, "%.*s", name.len > 0 ? (int)name.len : 0, name.ptr ? name.ptr : "");
+    snprintf(tname, sizeof tname, "%.*s", name.len > 0 ? (int)name.len : 0,
+             name.ptr ? name.ptr : "");
     gr_topic_settings_build(out, tname, image_topic, &c, image_broker, &c);
 }
