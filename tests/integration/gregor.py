@@ -317,6 +317,169 @@ def encode_request(api_key, api_version, correlation_id, body=b"", client_id="gr
 
 
 # --------------------------------------------------------------------------
+# Record batches (magic 2), Produce v3-v8 and Fetch v4, for raw requests
+# --------------------------------------------------------------------------
+
+API_PRODUCE = 0
+API_FETCH = 1
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def varint(v):
+    """A zigzag varint, as record fields are written."""
+    return Writer().uvarint((v << 1) ^ (v >> 63)).bytes()
+
+
+def record_batch(records, base_ts=1_700_000_000_000, codec=0, compress=None, producer_id=-1,
+                 timestamps=None, count=None, magic=2, attributes=0):
+    """A record batch of [(key, value)] (bytes or None). Records are
+    compressed with compress(bytes) when given (codec names the attribute's
+    codec); timestamps gives each record's own; count overrides the record
+    count field and magic the magic byte (to build broken batches)."""
+    if timestamps is not None:
+        base_ts = timestamps[0]
+    ts = timestamps or [base_ts] * len(records)
+    body = bytearray()
+    for i, (k, v) in enumerate(records):
+        r = bytearray(b"\x00")  # attributes
+        r += varint(ts[i] - base_ts) + varint(i)
+        r += varint(-1) if k is None else varint(len(k)) + k
+        r += varint(-1) if v is None else varint(len(v)) + v
+        r += varint(0)  # headers
+        body += varint(len(r)) + r
+    body = compress(bytes(body)) if compress else bytes(body)
+    seq = -1 if producer_id < 0 else 0
+    n = len(records) if count is None else count
+    after_crc = struct.pack(">hiqqqhii", codec | attributes, len(records) - 1, base_ts, max(ts),
+                            producer_id, 0 if producer_id >= 0 else -1, seq, n) + body
+    crc = crc32c(after_crc)
+    rest = struct.pack(">ibI", -1, magic, crc) + after_crc  # leader epoch, magic, crc
+    return struct.pack(">qi", 0, len(rest)) + rest
+
+
+def bad_crc(batch):
+    b = bytearray(batch)
+    b[-1] ^= 0xFF  # a flipped bit after the CRC was computed
+    return bytes(b)
+
+
+def batch_headers(records):
+    """(base offset, codec, attributes, max timestamp, record count) of every
+    whole batch in a records field."""
+    out, pos = [], 0
+    while pos + 61 <= len(records):
+        base, length = struct.unpack_from(">qi", records, pos)
+        if pos + 12 + length > len(records):
+            break
+        attributes, = struct.unpack_from(">h", records, pos + 21)
+        max_ts, = struct.unpack_from(">q", records, pos + 35)
+        count, = struct.unpack_from(">i", records, pos + 57)
+        out.append((base, attributes & 7, attributes, max_ts, count))
+        pos += 12 + length
+    return out
+
+
+def produce_request(version, cid, acks, topics):
+    """Produce v3-v8 (non-flexible) or v0-v2; topics: {name: {partition: records bytes}}."""
+    w = Writer()
+    if version >= 3:
+        w.nullable_string(None)
+    w.int16(acks).int32(10000)
+    w.int32(len(topics))
+    for name, parts in topics.items():
+        w.string(name)
+        w.int32(len(parts))
+        for index, records in parts.items():
+            w.int32(index).int32(len(records)).raw(records)
+    return encode_request(API_PRODUCE, version, cid, w.bytes())
+
+
+def parse_produce_response(payload, version):
+    r = Reader(payload)
+    out = {"correlation_id": r.int32(), "topics": {}}
+
+    def record_error():
+        return (r.int32(), r.nullable_string())
+
+    def partition():
+        p = {"index": r.int32(), "error_code": r.int16(), "base_offset": r.int64()}
+        if version >= 2:
+            p["log_append_time"] = r.int64()
+        if version >= 5:
+            p["log_start_offset"] = r.int64()
+        if version >= 8:
+            p["record_errors"] = r.array(record_error)
+            p["error_message"] = r.nullable_string()
+        return p
+
+    def topic():
+        name = r.string()
+        out["topics"][name] = {p["index"]: p for p in r.array(partition)}
+
+    r.array(topic)
+    if version >= 1:
+        r.int32()  # throttle time
+    r.expect_end("Produce response")
+    return out
+
+
+def fetch_v4(topic, partition, offset, max_wait_ms, min_bytes=1, max_bytes=1 << 20):
+    w = Writer()
+    w.int32(-1)  # replica id: a consumer
+    w.int32(max_wait_ms)
+    w.int32(min_bytes)
+    w.int32(max_bytes)
+    w.int8(0)  # read_uncommitted
+    w.int32(1)
+    w.string(topic)
+    w.int32(1)
+    w.int32(partition)
+    w.int64(offset)
+    w.int32(max_bytes)
+    return w.bytes()
+
+
+def parse_fetch_v4(payload):
+    r = Reader(payload)
+    correlation_id = r.int32()
+    r.int32()  # throttle time
+    parts = []
+    for _ in range(r.int32()):
+        r.string()
+        for _ in range(r.int32()):
+            index, err, hw = r.int32(), r.int16(), r.int64()
+            r.int64()  # last stable offset
+            n = r.int32()
+            for _ in range(max(n, 0)):
+                r.int64()
+                r.int64()
+            size = r.int32()
+            records = r.take(size) if size > 0 else b""
+            parts.append({"partition": index, "error_code": err, "high_watermark": hw,
+                          "records": records})
+    return correlation_id, parts
+
+
+# --------------------------------------------------------------------------
 # ApiVersions
 # --------------------------------------------------------------------------
 
@@ -612,7 +775,8 @@ def parse_fetch_response(payload, version):
 def create_topics_request(version, correlation_id, topics, timeout_ms=30000,
                           validate_only=False, client_id="gregor-tests"):
     """A CreateTopics request (v2-v7) frame.  topics: [(name, partitions,
-    replication_factor)], no explicit assignments, no configs."""
+    replication_factor)] or [(name, partitions, replication_factor,
+    {config: value})], no explicit assignments."""
     flexible = version >= 5
     w = Writer()
     string = w.compact_string if flexible else w.string
@@ -621,11 +785,17 @@ def create_topics_request(version, correlation_id, topics, timeout_ms=30000,
         w.count(n, flexible)
 
     count(len(topics))
-    for name, partitions, rf in topics:
+    for name, partitions, rf, *rest in topics:
+        configs = rest[0] if rest else {}
         string(name)
         w.int32(partitions).int16(rf)
         count(0)  # assignments
-        count(0)  # configs
+        count(len(configs))
+        for key, value in configs.items():
+            string(key)
+            (w.compact_nullable_string if flexible else w.nullable_string)(value)
+            if flexible:
+                w.empty_tagged_fields()
         if flexible:
             w.empty_tagged_fields()
     w.int32(timeout_ms)
@@ -1819,6 +1989,25 @@ class Cluster:
     def metadata(self, broker, topics=None, version=12):
         with broker.connect() as c:
             return c.metadata(version=version, topics=topics)
+
+    def create_topic(self, name, partitions=1, replication_factor=1, config=None,
+                     timeout=15.0):
+        """Creates a topic (raw CreateTopics to the first broker) and waits
+        until every partition has a leader."""
+        with self.brokers[0].connect(timeout=timeout) as c:
+            resp = c.create_topics([(name, partitions, replication_factor, config or {})],
+                                   timeout_ms=int(timeout * 1000))
+        errors = [t["error_code"] for t in resp["topics"]]
+        assert errors == [0], f"creating {name}: {resp}"
+        deadline = time.monotonic() + timeout
+        while True:
+            md = self.metadata(self.brokers[0], topics=[name])
+            t = [t for t in md["topics"] if t["name"] == name]
+            if t and t[0]["error_code"] == 0 and len(t[0]["partitions"]) == partitions and \
+                    all(p["leader_id"] >= 0 for p in t[0]["partitions"]):
+                return
+            assert time.monotonic() < deadline, f"topic {name} never got leaders"
+            time.sleep(0.05)
 
 
 def raise_nofile_limit():

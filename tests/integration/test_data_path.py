@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
+from gregor import bad_crc, crc32c, parse_produce_response, produce_request, record_batch
 
 ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
@@ -27,30 +28,16 @@ ERR_UNSUPPORTED_VERSION = 35
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
 ERR_MESSAGE_TOO_LARGE = 10
 ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43
-API_PRODUCE = 0
 
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 
 # ---- helpers ----
 
-def create(cluster, specs, timeout=15.0):
+def create(cluster, specs):
     """Creates [(name, partitions, rf)] and waits until every partition has a leader."""
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    futures = admin.create_topics([NewTopic(n, p, r) for n, p, r in specs],
-                                  operation_timeout=timeout)
-    for f in futures.values():
-        f.result(timeout)
-    deadline = time.monotonic() + timeout
-    for name, parts, _ in specs:
-        while True:
-            md = cluster.metadata(cluster.brokers[0], topics=[name])
-            t = [t for t in md["topics"] if t["name"] == name]
-            if t and t[0]["error_code"] == ERR_NONE and len(t[0]["partitions"]) == parts and \
-                    all(p["leader_id"] >= 0 for p in t[0]["partitions"]):
-                break
-            assert time.monotonic() < deadline, f"topic {name} never got leaders"
-            time.sleep(0.05)
+    for name, partitions, rf in specs:
+        cluster.create_topic(name, partitions, rf)
 
 
 @pytest.fixture
@@ -75,43 +62,10 @@ def batch_codecs(cluster, topic, partition=0):
     return codecs
 
 
-# ---- CRC-32C and record batches, for raw produce requests ----
-
-def _crc32c_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = _CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
+# ---- record batches for raw produce requests (see gregor.py) ----
 
 def test_crc32c_known_answer():
     assert crc32c(b"123456789") == 0xE3069283
-
-
-def varint(v):
-    v = (v << 1) ^ (v >> 63)  # zigzag
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def xxh32_short(data, seed=0):
@@ -153,70 +107,6 @@ def lz4_frame_stored(data):
         block = data[i:i + 65536]
         out += struct.pack("<I", 0x80000000 | len(block)) + block
     return bytes(out + struct.pack("<I", 0))
-
-
-def record_batch(records, base_ts=1_700_000_000_000, codec=0, compress=None, producer_id=-1):
-    """A magic 2 batch of [(key, value)] (bytes or None); records compressed
-    with compress(bytes) when given (codec names the attribute's codec)."""
-    body = bytearray()
-    for i, (k, v) in enumerate(records):
-        r = bytearray(b"\x00")  # attributes
-        r += varint(0) + varint(i)
-        r += varint(-1) if k is None else varint(len(k)) + k
-        r += varint(-1) if v is None else varint(len(v)) + v
-        r += varint(0)  # headers
-        body += varint(len(r)) + r
-    body = compress(bytes(body)) if compress else bytes(body)
-    seq = -1 if producer_id < 0 else 0
-    after_crc = struct.pack(">hiqqqhii", codec, len(records) - 1, base_ts, base_ts, producer_id,
-                            0 if producer_id >= 0 else -1, seq, len(records)) + body
-    crc = crc32c(after_crc)
-    rest = struct.pack(">ibI", -1, 2, crc) + after_crc  # leader epoch, magic, crc
-    return struct.pack(">qi", 0, len(rest)) + rest
-
-
-def bad_crc(batch):
-    b = bytearray(batch)
-    b[-1] ^= 0xFF  # a flipped bit after the CRC was computed
-    return bytes(b)
-
-
-def produce_request(version, cid, acks, topics):
-    """Produce v3-v8 (non-flexible) or v0-v2; topics: {name: {partition: records bytes}}."""
-    w = gregor.Writer()
-    if version >= 3:
-        w.nullable_string(None)
-    w.int16(acks).int32(10000)
-    w.int32(len(topics))
-    for name, parts in topics.items():
-        w.string(name)
-        w.int32(len(parts))
-        for index, records in parts.items():
-            w.int32(index).int32(len(records)).raw(records)
-    return gregor.encode_request(API_PRODUCE, version, cid, w.bytes())
-
-
-def parse_produce_response(payload, version):
-    r = gregor.Reader(payload)
-    out = {"correlation_id": r.int32(), "topics": {}}
-
-    def partition():
-        p = {"index": r.int32(), "error_code": r.int16(), "base_offset": r.int64()}
-        if version >= 2:
-            p["log_append_time"] = r.int64()
-        if version >= 5:
-            p["log_start_offset"] = r.int64()
-        return p
-
-    def topic():
-        name = r.string()
-        out["topics"][name] = {p["index"]: p for p in r.array(partition)}
-
-    r.array(topic)
-    if version >= 1:
-        r.int32()  # throttle time
-    r.expect_end("Produce response")
-    return out
 
 
 def raw_produce(broker, version, acks, topics):

@@ -35,6 +35,7 @@ static const struct {
     {"offsets_log", offsets_log_suite},
     {"fetch_session", fetch_session_suite},
     {"log_apis", log_apis_suite},
+    {"topic_settings", topic_settings_suite},
 };
 
 int main(int argc, char **argv)
