@@ -442,47 +442,6 @@ def parse_produce_response(payload, version):
     return out
 
 
-def fetch_v4(topic, partition, offset, max_wait_ms, min_bytes=1, max_bytes=1 << 20):
-    w = Writer()
-    w.int32(-1)  # replica id: a consumer
-    w.int32(max_wait_ms)
-    w.int32(min_bytes)
-    w.int32(max_bytes)
-    w.int8(0)  # read_uncommitted
-    w.int32(1)
-    w.string(topic)
-    w.int32(1)
-    w.int32(partition)
-    w.int64(offset)
-    w.int32(max_bytes)
-    return w.bytes()
-
-
-def parse_fetch_v4(payload):
-    r = Reader(payload)
-    correlation_id = r.int32()
-    r.int32()  # throttle time
-    parts = []
-    for _ in range(r.int32()):
-        r.string()
-        for _ in range(r.int32()):
-            index, err, hw = r.int32(), r.int16(), r.int64()
-            r.int64()  # last stable offset
-            n = r.int32()
-            for _ in range(max(n, 0)):
-                r.int64()
-                r.int64()
-            size = r.int32()
-            records = r.take(size) if size > 0 else b""
-            parts.append({"partition": index, "error_code": err, "high_watermark": hw,
-                          "records": records})
-    return correlation_id, parts
-
-
-# --------------------------------------------------------------------------
-# ApiVersions
-# --------------------------------------------------------------------------
-
 def api_versions_request(version, correlation_id, client_id="gregor-tests",
                          software_name="gregor-tests", software_version="1.0"):
     """A complete ApiVersions request frame.  v3 and later use header v2 and
@@ -1263,7 +1222,7 @@ class KafkaConnection:
 CONSUMER_OFFSETS = "__consumer_offsets"
 
 
-def fetch_v4_body(topic, partition, offset, max_wait_ms, min_bytes=1, max_bytes=1 << 20):
+def fetch_v4(topic, partition, offset, max_wait_ms, min_bytes=1, max_bytes=1 << 20):
     """A Fetch v4 request body (a consumer, read_uncommitted) for one partition."""
     w = Writer()
     w.int32(-1)  # replica id: a consumer
@@ -1280,7 +1239,7 @@ def fetch_v4_body(topic, partition, offset, max_wait_ms, min_bytes=1, max_bytes=
     return w.bytes()
 
 
-def parse_fetch_v4_response(payload):
+def parse_fetch_v4(payload):
     """(correlation id, [{partition, error_code, high_watermark, records}])."""
     r = Reader(payload)
     correlation_id = r.int32()
@@ -1371,8 +1330,8 @@ def fetch_batches(broker, topic, partition, start=0, end=None, timeout=5.0):
     with broker.connect(timeout=timeout) as c:
         while end is None or offset < end:
             cid = c._correlation_id()
-            c.send(encode_request(API_FETCH, 4, cid, fetch_v4_body(topic, partition, offset, 0)))
-            got_cid, parts = parse_fetch_v4_response(c.recv_frame())
+            c.send(encode_request(API_FETCH, 4, cid, fetch_v4(topic, partition, offset, 0)))
+            got_cid, parts = parse_fetch_v4(c.recv_frame())
             if got_cid != cid or len(parts) != 1:
                 raise ProtocolError(f"Fetch answer {got_cid} {parts!r} to request {cid}")
             p = parts[0]

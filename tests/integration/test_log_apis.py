@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import gregor
 from test_data_path import create, raw_produce, record_batch
 from test_gregorctl import as_json, gregorctl, ok
-from test_long_poll import fetch_v4, parse_fetch_v4
+from gregor import fetch_v4, parse_fetch_v4
 
 ERR_NONE = 0
 ERR_OFFSET_OUT_OF_RANGE = 1

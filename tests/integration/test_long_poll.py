@@ -17,9 +17,6 @@ from gregor import fetch_v4, parse_fetch_v4
 API_FETCH = gregor.API_FETCH
 ERR_NONE = 0
 
-fetch_v4 = gregor.fetch_v4_body
-parse_fetch_v4 = gregor.parse_fetch_v4_response
-
 
 @pytest.fixture
 def single(cluster):

@@ -34,6 +34,9 @@ import threading
 import zlib
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
+from gregor import crc32c  # noqa: E402
+
 TOPIC = "capture"
 NODE_ID = 1
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
@@ -301,26 +304,6 @@ class Server(socketserver.ThreadingTCPServer):
 
 
 # ---- checking what was captured ----
-
-def _crc32c_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-CRC32C_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = CRC32C_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
 
 def parse_records(data, count):
     """Decodes count uncompressed records: (key, value, headers) each."""
