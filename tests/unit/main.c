@@ -33,6 +33,7 @@ static const struct {
     {"control", control_suite},
     {"offsets_topic", offsets_topic_suite},
     {"group", group_suite},
+    {"offsets_log", offsets_log_suite},
 };
 
 int main(int argc, char **argv)

@@ -25,5 +25,6 @@ Suite *topic_config_suite(void);
 Suite *control_suite(void);
 Suite *offsets_topic_suite(void);
 Suite *group_suite(void);
+Suite *offsets_log_suite(void);
 
 #endif
