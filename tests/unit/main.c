@@ -32,6 +32,7 @@ static const struct {
     {"topic_config", topic_config_suite},
     {"control", control_suite},
     {"offsets_topic", offsets_topic_suite},
+    {"offset_reset", offset_reset_suite},
 };
 
 int main(int argc, char **argv)

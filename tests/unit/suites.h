@@ -24,5 +24,6 @@ Suite *raft_suite(void);
 Suite *topic_config_suite(void);
 Suite *control_suite(void);
 Suite *offsets_topic_suite(void);
+Suite *offset_reset_suite(void);
 
 #endif
