@@ -1363,7 +1363,6 @@ typedef struct {
     const char *topic;
     int32_t partition;
     int64_t committed; /* -1: none */
-    const char *metadata;
     int32_t member; /* index into the group's members, -1: unassigned */
     gr_reset_partition reset;
 } group_partition;
@@ -1434,21 +1433,16 @@ static void fetch_committed(ctl *c, const char *group, const char *topic, partit
             int32_t pid;
             int64_t off;
             int16_t perr;
-            gr_str meta;
             if (v >= 8) {
                 gr_offset_fetch_response_partitions *p = &r->groups[0].topics[i].partitions[k];
-                pid = p->partition_index, off = p->committed_offset, perr = p->error_code,
-                meta = p->metadata;
+                pid = p->partition_index, off = p->committed_offset, perr = p->error_code;
             } else {
                 gr_offset_fetch_response_partition *p = &r->topics[i].partitions[k];
-                pid = p->partition_index, off = p->committed_offset, perr = p->error_code,
-                meta = p->metadata;
+                pid = p->partition_index, off = p->committed_offset, perr = p->error_code;
             }
             if (perr || off < 0)
                 continue;
-            group_partition *e = partition_entry(c, l, t, pid);
-            e->committed = off;
-            e->metadata = cstr(c, meta);
+            partition_entry(c, l, t, pid)->committed = off;
         }
     }
 }
@@ -1816,7 +1810,7 @@ static int cmd_group_reset_offsets(ctl *c)
             gr_offset_commit_request_partition_init(&ps[i]);
             ps[i].partition_index = l.v[i].partition;
             ps[i].committed_offset = target[i];
-            ps[i].committed_metadata = gr_str_from(l.v[i].metadata ? l.v[i].metadata : "");
+            ps[i].committed_metadata = gr_str_from(""); /* as Kafka's tool: none */
         }
         gr_offset_commit_request_topic ct;
         gr_offset_commit_request_topic_init(&ct);
