@@ -18,6 +18,7 @@ static const gr_api_handler clustered[] = {
     {GR_API_FETCH, 4, 16, gr_handle_fetch},
     {GR_API_LIST_OFFSETS, 1, 8, gr_handle_list_offsets},
     {GR_API_METADATA, 0, 12, gr_handle_metadata},
+    {GR_API_FIND_COORDINATOR, 0, 6, gr_handle_find_coordinator},
     {GR_API_API_VERSIONS, 0, 4, gr_handle_api_versions},
     {GR_API_DESCRIBE_CLUSTER, 0, 1, gr_handle_describe_cluster},
     {GR_API_CREATE_TOPICS, 2, 7, gr_handle_create_topics},

@@ -29,5 +29,7 @@ int gr_handle_describe_quorum(gr_request *req, gr_writer *out);
 int gr_handle_produce(gr_request *req, gr_writer *out);
 int gr_handle_fetch(gr_request *req, gr_writer *out);
 int gr_handle_list_offsets(gr_request *req, gr_writer *out);
+/* Group and transaction coordinators (api_find_coordinator.c). */
+int gr_handle_find_coordinator(gr_request *req, gr_writer *out);
 
 #endif

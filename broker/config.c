@@ -85,6 +85,13 @@ const gr_config_def gr_broker_config_defs[] = {
      .max = INT32_MAX, .doc = "The most members a classic group may have."},
     {.name = "transaction.state.log.num.partitions", .type = GR_CFG_INT, .dflt = "50",
      .min = 1, .max = INT32_MAX, .doc = "Partitions of __transaction_state."},
+    {.name = "transaction.state.log.replication.factor", .type = GR_CFG_INT, .dflt = "3",
+     .min = 1, .max = INT16_MAX,
+     .doc = "Replicas of __transaction_state (capped at the live broker count, with a warning)."},
+    {.name = "transaction.state.log.segment.bytes", .type = GR_CFG_INT, .dflt = "104857600",
+     .min = 1, .max = INT32_MAX, .doc = "segment.bytes of __transaction_state."},
+    {.name = "transaction.state.log.min.isr", .type = GR_CFG_INT, .dflt = "2", .min = 1,
+     .max = INT32_MAX, .doc = "min.insync.replicas of __transaction_state."},
     {.name = "log.level", .type = GR_CFG_STRING, .dflt = "info",
      .doc = "debug, info, warn or error."},
 };

@@ -34,6 +34,7 @@ static const struct {
     {"offsets_topic", offsets_topic_suite},
     {"group", group_suite},
     {"offsets_log", offsets_log_suite},
+    {"offset_reset", offset_reset_suite},
 };
 
 int main(int argc, char **argv)

@@ -26,5 +26,6 @@ Suite *control_suite(void);
 Suite *offsets_topic_suite(void);
 Suite *group_suite(void);
 Suite *offsets_log_suite(void);
+Suite *offset_reset_suite(void);
 
 #endif
