@@ -1488,17 +1488,16 @@ static int16_t validate_commit(group *g, gr_str member_id, gr_str instance, int3
     return GR_NONE;
 }
 
-void gr_gc_commit(gr_gc *gc, const gr_offset_commit_request *req, int16_t version, int64_t now,
-                  gr_arena *a, gr_offset_commit_response *resp, gr_gc_out *o)
+bool gr_gc_commit_answer(const gr_offset_commit_request *req, gr_arena *a,
+                         gr_offset_commit_response *resp, int16_t err)
 {
     gr_offset_commit_response_init(resp);
     int32_t nt = req->topics_count > 0 ? req->topics_count : 0;
     resp->topics = gr_arena_calloc(a, nt ? (size_t)nt : 1, sizeof *resp->topics);
-    if (!resp->topics) {
-        o->failed = true;
-        return;
-    }
+    if (!resp->topics)
+        return false;
     resp->topics_count = nt;
+    bool ok = true;
     for (int32_t i = 0; i < nt; i++) {
         const gr_offset_commit_request_topic *t = &req->topics[i];
         gr_offset_commit_response_topic *rt = &resp->topics[i];
@@ -1506,14 +1505,25 @@ void gr_gc_commit(gr_gc *gc, const gr_offset_commit_request *req, int16_t versio
         rt->name = t->name;
         rt->partitions = gr_arena_calloc(a, np ? (size_t)np : 1, sizeof *rt->partitions);
         if (!rt->partitions) {
-            o->failed = true;
+            ok = false;
             rt->partitions_count = 0;
             continue;
         }
         rt->partitions_count = np;
-        for (int32_t k = 0; k < np; k++)
+        for (int32_t k = 0; k < np; k++) {
             rt->partitions[k].partition_index = t->partitions[k].partition_index;
+            rt->partitions[k].error_code = err;
+        }
     }
+    return ok;
+}
+
+void gr_gc_commit(gr_gc *gc, const gr_offset_commit_request *req, int16_t version, int64_t now,
+                  gr_arena *a, gr_offset_commit_response *resp, gr_gc_out *o)
+{
+    if (!gr_gc_commit_answer(req, a, resp, GR_NONE))
+        o->failed = true;
+    int32_t nt = resp->topics_count;
     int16_t err = GR_NONE;
     group *g = NULL;
     if (gc->loading) {

@@ -151,6 +151,10 @@ void gr_gc_leave(gr_gc *gc, const gr_leave_group_request *req, int16_t version, 
  * records to append into out. Nothing is applied until gr_gc_applied. */
 void gr_gc_commit(gr_gc *gc, const gr_offset_commit_request *req, int16_t version,
                   int64_t now_ms, gr_arena *a, gr_offset_commit_response *resp, gr_gc_out *out);
+/* The answer of an OffsetCommit with every partition failed with err
+ * (when no coordinator can take it). false on allocation failure. */
+bool gr_gc_commit_answer(const gr_offset_commit_request *req, gr_arena *a,
+                         gr_offset_commit_response *resp, int16_t err);
 /* OffsetFetch of one group (the v8+ shape; the shell folds older
  * versions into it). A NULL topics list (topics_count < 0 or topics NULL
  * with require_all) asks for every committed offset. */
