@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
@@ -80,7 +80,14 @@ def poll_all(consumers, seen, timeout=0.05):
         if m is None or m.error():
             continue
         seen.add(int(m.value()))
-        c.commit(message=m, asynchronous=False)
+        try:
+            c.commit(message=m, asynchronous=False)
+        except KafkaException as e:
+            # A commit racing a rebalance fails as in Kafka; the partition's
+            # next owner reads the message again (a duplicate, not a loss).
+            assert e.args[0].code() in (KafkaError.REBALANCE_IN_PROGRESS,
+                                        KafkaError.ILLEGAL_GENERATION,
+                                        KafkaError.UNKNOWN_MEMBER_ID), e
 
 
 def consume_until(consumers, seen, want, timeout=60.0):
@@ -179,6 +186,10 @@ def test_commits_survive_broker_restart(single):
     c = consumer(single, group)
     c.commit(offsets=[TopicPartition(topic, 0, 7), TopicPartition(topic, 1, 9)],
              asynchronous=False)
+    # A topic the cluster does not know is refused, as Kafka does.
+    with pytest.raises(KafkaException) as e:
+        c.commit(offsets=[TopicPartition("no-such-topic", 0, 1)], asynchronous=False)
+    assert e.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
     c.close()
     single.restart(single.brokers[0])
     deadline = time.monotonic() + 30
@@ -194,6 +205,69 @@ def test_commits_survive_broker_restart(single):
             c.close()
         assert time.monotonic() < deadline, "commits lost across the restart"
         time.sleep(0.2)
+
+
+def wait_assigned(consumers, total, seen, timeout=30.0):
+    """Polls until the consumers' assignments are disjoint and cover
+    `total` partitions; returns them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        poll_all(consumers, seen)
+        parts = [sorted(tp.partition for tp in c.assignment()) for c in consumers]
+        flat = sorted(p for ps in parts for p in ps)
+        if flat == list(range(total)) and all(parts):
+            return parts
+        assert time.monotonic() < deadline, f"assignments never settled: {parts}"
+
+
+def test_static_member_restart_keeps_assignment(single):
+    topic, group = "static", "g-" + uuid.uuid4().hex[:8]
+    create(single, topic, 4)
+    assigns = []
+
+    def on_assign(c, parts):
+        assigns.append(sorted(p.partition for p in parts))
+
+    a = consumer(single, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
+    b = consumer(single, group, **{"group.instance.id": "b", "session.timeout.ms": 10000})
+    seen = set()
+    try:
+        a.subscribe([topic])
+        b.subscribe([topic], on_assign=on_assign)
+        before = wait_assigned([a, b], 4, seen)
+        settled = len(assigns)
+        a.close()  # a static member leaves no LeaveGroup behind
+        a = consumer(single, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
+        a.subscribe([topic])
+        after = wait_assigned([a, b], 4, seen)
+        # A is back with its partitions, and B was never asked to rebalance.
+        assert after == before
+        for _ in range(20):
+            poll_all([a, b], seen)
+        assert len(assigns) == settled, assigns
+    finally:
+        a.close()
+        b.close()
+
+
+def test_cooperative_sticky_members(single):
+    topic, group = "coop", "g-" + uuid.uuid4().hex[:8]
+    create(single, topic, 6)
+    produce(single, topic, 300, 6)
+    conf = {"partition.assignment.strategy": "cooperative-sticky"}
+    cs = [consumer(single, group, **conf)]
+    seen = set()
+    try:
+        cs[0].subscribe([topic])
+        wait_assigned(cs, 6, seen)
+        cs.append(consumer(single, group, **conf))
+        cs[1].subscribe([topic])
+        wait_assigned(cs, 6, seen)
+        consume_until(cs, seen, 300)
+        assert seen == set(range(300))
+    finally:
+        for c in cs:
+            c.close()
 
 
 # ---- raw JoinGroup ----
