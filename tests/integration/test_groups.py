@@ -4,6 +4,8 @@ broker: disjoint full assignments, commits that a restarted consumer (and
 a restarted broker) resumes from, and Kafka's error codes for bad joins.
 """
 
+import json
+import subprocess
 import time
 import uuid
 
@@ -62,6 +64,20 @@ def produce(cluster, topic, count, partitions):
         if i % 1000 == 0:
             p.poll(0)
     assert p.flush(30) == 0
+
+
+def gregorctl(cluster, *args):
+    exe = gregor.bin_dir() / "gregorctl"
+    r = subprocess.run([str(exe), "-b", cluster.bootstrap] + list(args), capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def lag(cluster, group):
+    """The group's total lag as gregorctl describes it."""
+    d = json.loads(gregorctl(cluster, "--json", "group", "describe", group).stdout)
+    return sum(p["lag"] for p in d["offsets"])
 
 
 def consumer(cluster, group, **extra):
@@ -127,6 +143,12 @@ def test_group_of_three_shares_partitions_and_commits(single):
         assert sorted(tp.offset for tp in committed) == [100] * 6
     finally:
         c.close()
+    # The admin view: the group, its offsets and its lag, through
+    # ListGroups, DescribeGroups, OffsetFetch and ListOffsets.
+    assert group in gregorctl(single, "group", "list").stdout
+    assert lag(single, group) == 0
+    produce(single, topic, 60, 6)
+    assert lag(single, group) == 60
 
 
 def test_member_leaving_hands_over_partitions(single):
