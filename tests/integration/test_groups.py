@@ -24,6 +24,7 @@ ERR_UNKNOWN_MEMBER_ID = 25
 ERR_MEMBER_ID_REQUIRED = 79
 # Retriable: the coordinator is moving or still loading.
 COORDINATOR_ERRORS = (14, 15, 16)
+API_OFFSET_FETCH = 9
 API_JOIN_GROUP = 11
 API_HEARTBEAT = 12
 API_SYNC_GROUP = 14
@@ -396,3 +397,80 @@ def test_bad_joins_answer_kafka_errors(single):
         assert heartbeat(conn, group, gen, "stranger") == ERR_UNKNOWN_MEMBER_ID
         # The member in good standing never noticed.
         assert heartbeat(conn, group, gen, member) == ERR_NONE
+
+
+def offset_fetch_v8(conn, groups):
+    """OffsetFetch v8: [(group, None for all topics, or [(topic, [partitions])])]
+    -> {group: (error, {(topic, partition): offset})}."""
+    w = Writer()
+    w.uvarint(len(groups) + 1)
+    for g, topics in groups:
+        w.compact_string(g)
+        if topics is None:
+            w.uvarint(0)
+        else:
+            w.uvarint(len(topics) + 1)
+            for t, parts in topics:
+                w.compact_string(t)
+                w.uvarint(len(parts) + 1)
+                for p in parts:
+                    w.int32(p)
+                w.empty_tagged_fields()
+        w.empty_tagged_fields()
+    w.bool(False)  # require_stable
+    w.empty_tagged_fields()
+    cid = conn._correlation_id()
+    conn.send(gregor.encode_request(API_OFFSET_FETCH, 8, cid, w.bytes(), flexible=True))
+    r = Reader(conn.recv_frame(15))
+    assert r.int32() == cid
+    r.tagged_fields()
+    r.int32()  # throttle
+
+    def partition():
+        p, off = r.int32(), r.int64()
+        r.int32()  # leader epoch
+        r.compact_nullable_string()
+        assert r.int16() == ERR_NONE
+        r.tagged_fields()
+        return p, off
+
+    def topic():
+        name = r.compact_string()
+        parts = r.compact_array(partition)
+        r.tagged_fields()
+        return name, parts
+
+    def group():
+        g = r.compact_string()
+        topics = r.compact_array(topic)
+        err = r.int16()
+        r.tagged_fields()
+        return g, (err, {(t, p): o for t, ps in topics for p, o in ps})
+
+    out = dict(r.compact_array(group))
+    r.tagged_fields()
+    return out
+
+
+def test_offset_fetch_many_groups_and_delete(single):
+    topic = "multi"
+    create(single, topic, 2)
+    g1, g2 = "g-" + uuid.uuid4().hex[:8], "g-" + uuid.uuid4().hex[:8]
+    c = consumer(single, g1)
+    c.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 4)],
+             asynchronous=False)
+    c.close()
+    with single.brokers[0].connect() as conn:
+        got = offset_fetch_v8(conn, [(g1, None), (g2, [(topic, [0, 1])]),
+                                     (g1, [(topic, [1])])])
+        assert got[g1] == (ERR_NONE, {(topic, 1): 4}) or got[g1] == \
+            (ERR_NONE, {(topic, 0): 3, (topic, 1): 4})
+        assert got[g2] == (ERR_NONE, {(topic, 0): -1, (topic, 1): -1})
+        everything = offset_fetch_v8(conn, [(g1, None)])
+        assert everything[g1] == (ERR_NONE, {(topic, 0): 3, (topic, 1): 4})
+    # DeleteGroups through the admin tool: the offsets go with the group.
+    assert g1 in gregorctl(single, "group", "list").stdout
+    gregorctl(single, "group", "delete", g1)
+    assert g1 not in gregorctl(single, "group", "list").stdout
+    with single.brokers[0].connect() as conn:
+        assert offset_fetch_v8(conn, [(g1, None)])[g1] == (ERR_NONE, {})
