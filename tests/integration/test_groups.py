@@ -177,6 +177,44 @@ def test_member_leaving_hands_over_partitions(single):
             b.close()
 
 
+CHILD_CONSUMER = """
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2],
+              "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+              "enable.auto.commit": False})
+c.subscribe([sys.argv[3]])
+while True:
+    c.poll(0.1)
+"""
+
+
+def test_crashed_member_partitions_move_within_session_timeout(single):
+    topic, group = "crash", "g-" + uuid.uuid4().hex[:8]
+    create(single, topic, 4)
+    child = subprocess.Popen(["/usr/bin/python3", "-c", CHILD_CONSUMER, single.bootstrap, group,
+                              topic], stdout=subprocess.DEVNULL)
+    a = consumer(single, group)
+    seen = set()
+    try:
+        a.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while not (0 < len(a.assignment()) < 4):
+            poll_all([a], seen)
+            assert time.monotonic() < deadline, "the two members never shared the topic"
+        child.kill()  # no LeaveGroup: only the session timeout can tell
+        child.wait(10)
+        killed = time.monotonic()
+        while len(a.assignment()) != 4:
+            poll_all([a], seen)
+            assert time.monotonic() - killed < 6 + 4, f"still {a.assignment()}"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+        a.close()
+
+
 def test_kafka_python_resumes_from_commit(single):
     from kafka import KafkaConsumer
     topic, group = "resume", "g-" + uuid.uuid4().hex[:8]
