@@ -36,8 +36,20 @@ BROKER_CONFIG = {
 }
 
 
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """One cluster for the module: every test has its own topics and groups."""
+    c = gregor.Cluster(tmp_path_factory.mktemp("groups"))
+    try:
+        c.start(controllers=1, brokers=1, broker_config=BROKER_CONFIG)
+        yield c
+    finally:
+        c.stop_all()
+
+
 @pytest.fixture
-def single(cluster):
+def own(cluster):
+    """A cluster of the test's own, for tests that restart it."""
     cluster.start(controllers=1, brokers=1, broker_config=BROKER_CONFIG)
     return cluster
 
@@ -241,10 +253,10 @@ def test_kafka_python_resumes_from_commit(single):
         kc.close()
 
 
-def test_commits_survive_broker_restart(single):
+def test_commits_survive_broker_restart(own):
     topic, group = "durable", "g-" + uuid.uuid4().hex[:8]
-    create(single, topic, 2)
-    c = consumer(single, group)
+    create(own, topic, 2)
+    c = consumer(own, group)
     c.commit(offsets=[TopicPartition(topic, 0, 7), TopicPartition(topic, 1, 9)],
              asynchronous=False)
     # A topic the cluster does not know is refused, as Kafka does.
@@ -252,15 +264,15 @@ def test_commits_survive_broker_restart(single):
         c.commit(offsets=[TopicPartition("no-such-topic", 0, 1)], asynchronous=False)
     assert e.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
     c.close()
-    single.restart(single.brokers[0])
+    own.restart(own.brokers[0])
     deadline = time.monotonic() + 30
     while True:
-        c = consumer(single, group)
+        c = consumer(own, group)
         try:
             got = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=5)
             if [tp.offset for tp in got] == [7, 9]:
                 break
-        except Exception:  # the coordinator may still be loading
+        except KafkaException:  # the coordinator may still be loading
             pass
         finally:
             c.close()
@@ -283,14 +295,14 @@ def wait_assigned(consumers, total, seen, timeout=30.0):
 
 def test_static_member_restart_keeps_assignment(single):
     topic, group = "static", "g-" + uuid.uuid4().hex[:8]
-    create(single, topic, 4)
+    create(own, topic, 4)
     assigns = []
 
     def on_assign(c, parts):
         assigns.append(sorted(p.partition for p in parts))
 
-    a = consumer(single, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
-    b = consumer(single, group, **{"group.instance.id": "b", "session.timeout.ms": 10000})
+    a = consumer(own, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
+    b = consumer(own, group, **{"group.instance.id": "b", "session.timeout.ms": 10000})
     seen = set()
     try:
         a.subscribe([topic])
@@ -298,7 +310,7 @@ def test_static_member_restart_keeps_assignment(single):
         before = wait_assigned([a, b], 4, seen)
         settled = len(assigns)
         a.close()  # a static member leaves no LeaveGroup behind
-        a = consumer(single, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
+        a = consumer(own, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
         a.subscribe([topic])
         after = wait_assigned([a, b], 4, seen)
         # A is back with its partitions, and B was never asked to rebalance.
@@ -313,15 +325,15 @@ def test_static_member_restart_keeps_assignment(single):
 
 def test_cooperative_sticky_members(single):
     topic, group = "coop", "g-" + uuid.uuid4().hex[:8]
-    create(single, topic, 6)
-    produce(single, topic, 300, 6)
+    create(own, topic, 6)
+    produce(own, topic, 300, 6)
     conf = {"partition.assignment.strategy": "cooperative-sticky"}
-    cs = [consumer(single, group, **conf)]
+    cs = [consumer(own, group, **conf)]
     seen = set()
     try:
         cs[0].subscribe([topic])
         wait_assigned(cs, 6, seen)
-        cs.append(consumer(single, group, **conf))
+        cs.append(consumer(own, group, **conf))
         cs[1].subscribe([topic])
         wait_assigned(cs, 6, seen)
         consume_until(cs, seen, 300)
