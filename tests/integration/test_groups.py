@@ -295,14 +295,14 @@ def wait_assigned(consumers, total, seen, timeout=30.0):
 
 def test_static_member_restart_keeps_assignment(single):
     topic, group = "static", "g-" + uuid.uuid4().hex[:8]
-    create(own, topic, 4)
+    create(single, topic, 4)
     assigns = []
 
     def on_assign(c, parts):
         assigns.append(sorted(p.partition for p in parts))
 
-    a = consumer(own, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
-    b = consumer(own, group, **{"group.instance.id": "b", "session.timeout.ms": 10000})
+    a = consumer(single, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
+    b = consumer(single, group, **{"group.instance.id": "b", "session.timeout.ms": 10000})
     seen = set()
     try:
         a.subscribe([topic])
@@ -310,7 +310,7 @@ def test_static_member_restart_keeps_assignment(single):
         before = wait_assigned([a, b], 4, seen)
         settled = len(assigns)
         a.close()  # a static member leaves no LeaveGroup behind
-        a = consumer(own, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
+        a = consumer(single, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
         a.subscribe([topic])
         after = wait_assigned([a, b], 4, seen)
         # A is back with its partitions, and B was never asked to rebalance.
@@ -325,15 +325,15 @@ def test_static_member_restart_keeps_assignment(single):
 
 def test_cooperative_sticky_members(single):
     topic, group = "coop", "g-" + uuid.uuid4().hex[:8]
-    create(own, topic, 6)
-    produce(own, topic, 300, 6)
+    create(single, topic, 6)
+    produce(single, topic, 300, 6)
     conf = {"partition.assignment.strategy": "cooperative-sticky"}
-    cs = [consumer(own, group, **conf)]
+    cs = [consumer(single, group, **conf)]
     seen = set()
     try:
         cs[0].subscribe([topic])
         wait_assigned(cs, 6, seen)
-        cs.append(consumer(own, group, **conf))
+        cs.append(consumer(single, group, **conf))
         cs[1].subscribe([topic])
         wait_assigned(cs, 6, seen)
         consume_until(cs, seen, 300)
