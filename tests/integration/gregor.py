@@ -1293,6 +1293,18 @@ class Cluster:
             return c.metadata(version=version, topics=topics)
 
 
+def eventually(check, timeout=20.0, what="condition", poll=0.1):
+    """check() until it returns a true value (returned); fails the test
+    after timeout seconds, naming what it waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll)
+
+
 def raise_nofile_limit():
     """Raises the soft open-files limit to the hard limit, for this process and
     the nodes it starts from now on; returns (soft, hard)."""
