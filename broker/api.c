@@ -19,6 +19,18 @@ static const gr_api_handler clustered[] = {
     {GR_API_LIST_OFFSETS, 1, 8, gr_handle_list_offsets},
     {GR_API_METADATA, 0, 12, gr_handle_metadata},
     {GR_API_FIND_COORDINATOR, 0, 6, gr_handle_find_coordinator},
+    /* The group coordinator at Kafka 4.0's ranges (OffsetCommit v0-1 and
+     * OffsetFetch v0 are gone). */
+    {GR_API_OFFSET_COMMIT, 2, 9, gr_handle_offset_commit},
+    {GR_API_OFFSET_FETCH, 1, 9, gr_handle_offset_fetch},
+    {GR_API_JOIN_GROUP, 0, 9, gr_handle_join_group},
+    {GR_API_HEARTBEAT, 0, 4, gr_handle_heartbeat},
+    {GR_API_LEAVE_GROUP, 0, 5, gr_handle_leave_group},
+    {GR_API_SYNC_GROUP, 0, 5, gr_handle_sync_group},
+    {GR_API_DESCRIBE_GROUPS, 0, 5, gr_handle_describe_groups},
+    {GR_API_LIST_GROUPS, 0, 5, gr_handle_list_groups},
+    {GR_API_DELETE_GROUPS, 0, 2, gr_handle_delete_groups},
+    {GR_API_OFFSET_DELETE, 0, 0, gr_handle_offset_delete},
     {GR_API_API_VERSIONS, 0, 4, gr_handle_api_versions},
     {GR_API_DESCRIBE_CLUSTER, 0, 1, gr_handle_describe_cluster},
     {GR_API_CREATE_TOPICS, 2, 7, gr_handle_create_topics},

@@ -32,4 +32,16 @@ int gr_handle_list_offsets(gr_request *req, gr_writer *out);
 /* Group and transaction coordinators (api_find_coordinator.c). */
 int gr_handle_find_coordinator(gr_request *req, gr_writer *out);
 
+/* The group coordinator (api_group.c, api_offsets.c; broker/coordinator.h). */
+int gr_handle_join_group(gr_request *req, gr_writer *out);
+int gr_handle_sync_group(gr_request *req, gr_writer *out);
+int gr_handle_heartbeat(gr_request *req, gr_writer *out);
+int gr_handle_leave_group(gr_request *req, gr_writer *out);
+int gr_handle_describe_groups(gr_request *req, gr_writer *out);
+int gr_handle_list_groups(gr_request *req, gr_writer *out);
+int gr_handle_delete_groups(gr_request *req, gr_writer *out);
+int gr_handle_offset_commit(gr_request *req, gr_writer *out);
+int gr_handle_offset_fetch(gr_request *req, gr_writer *out);
+int gr_handle_offset_delete(gr_request *req, gr_writer *out);
+
 #endif

@@ -38,6 +38,8 @@ typedef struct gr_broker {
     /* The partition replicas this broker holds (replica.h); NULL for a
      * standalone broker. Fed by the cluster's metadata on the main loop. */
     struct gr_replica_mgr *replicas;
+    /* The group coordinator (coordinator.h); NULL for a standalone broker. */
+    struct gr_coordinator *coordinator;
 } gr_broker;
 
 /* The broker's configuration definitions (Kafka's names and defaults). */

@@ -10,12 +10,14 @@ Two halves:
   SIGKILL.  Nothing here ever signals a process it did not start itself.
 
 * A tiny raw Kafka protocol client (struct based) for tests that need exact
-  bytes on the wire: request framing with header v1/v2, response framing, and
-  parsers for ApiVersions (v0-v4) and Metadata (v0-v12) responses.  The parsers
+  bytes on the wire: request framing with header v1/v2, response framing,
+  parsers for ApiVersions (v0-v4), Metadata (v0-v12) and Fetch v4 responses,
+  record batches, and the records of __consumer_offsets.  The parsers
   are strict: every field is bounds-checked and a response must be consumed
   exactly, so a broker that writes one byte too many or too few fails the test.
 """
 
+import gzip
 import os
 import re
 import resource
@@ -29,12 +31,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Kafka API keys and error codes used by the tests.
+API_FETCH = 1
 API_METADATA = 3
 API_FIND_COORDINATOR = 10
 API_API_VERSIONS = 18
 API_CREATE_TOPICS = 19
 API_DESCRIBE_QUORUM = 55
 ERR_NONE = 0
+ERR_OFFSET_OUT_OF_RANGE = 1
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
 ERR_LEADER_NOT_AVAILABLE = 5
 ERR_NOT_LEADER_OR_FOLLOWER = 6
@@ -197,7 +201,7 @@ class Reader:
     def int64(self):
         return self._unpack(">q", 8)
 
-    def uvarint(self):
+    def uvarint(self, max_bytes=5):
         shift = 0
         v = 0
         while True:
@@ -206,8 +210,18 @@ class Reader:
             if not b & 0x80:
                 return v
             shift += 7
-            if shift > 28:
-                raise ProtocolError("unsigned varint longer than 5 bytes")
+            if shift >= 7 * max_bytes:
+                raise ProtocolError(f"unsigned varint longer than {max_bytes} bytes")
+
+    def varint(self):
+        """Zig-zag varint (record batches): at most 5 bytes."""
+        v = self.uvarint()
+        return (v >> 1) ^ -(v & 1)
+
+    def varlong(self):
+        """Zig-zag varlong (record batches): at most 10 bytes."""
+        v = self.uvarint(10)
+        return (v >> 1) ^ -(v & 1)
 
     def uuid(self):
         return self.take(16)
@@ -801,6 +815,251 @@ class KafkaConnection:
 
     def wait_closed(self, timeout=5.0):
         return wait_closed(self.sock, timeout)
+
+
+# --------------------------------------------------------------------------
+# Fetch, record batches and the records of __consumer_offsets
+# --------------------------------------------------------------------------
+
+CONSUMER_OFFSETS = "__consumer_offsets"
+
+
+def fetch_v4_body(topic, partition, offset, max_wait_ms, min_bytes=1, max_bytes=1 << 20):
+    """A Fetch v4 request body (a consumer, read_uncommitted) for one partition."""
+    w = Writer()
+    w.int32(-1)  # replica id: a consumer
+    w.int32(max_wait_ms)
+    w.int32(min_bytes)
+    w.int32(max_bytes)
+    w.int8(0)  # read_uncommitted
+    w.int32(1)
+    w.string(topic)
+    w.int32(1)
+    w.int32(partition)
+    w.int64(offset)
+    w.int32(max_bytes)
+    return w.bytes()
+
+
+def parse_fetch_v4_response(payload):
+    """(correlation id, [{partition, error_code, high_watermark, records}])."""
+    r = Reader(payload)
+    correlation_id = r.int32()
+    r.int32()  # throttle time
+    parts = []
+    for _ in range(r.int32()):
+        r.string()
+        for _ in range(r.int32()):
+            index, err, hw = r.int32(), r.int16(), r.int64()
+            r.int64()  # last stable offset
+            n = r.int32()
+            for _ in range(max(n, 0)):
+                r.int64()
+                r.int64()
+            size = r.int32()
+            records = r.take(size) if size > 0 else b""
+            parts.append({"partition": index, "error_code": err, "high_watermark": hw,
+                          "records": records})
+    r.expect_end("Fetch v4 response")
+    return correlation_id, parts
+
+
+def _parse_record(r, base_offset, base_timestamp):
+    rec = Reader(r.take(r.varint()))
+    rec.int8()  # attributes (unused)
+    timestamp = base_timestamp + rec.varlong()
+    offset = base_offset + rec.varint()
+    n = rec.varint()
+    key = None if n < 0 else rec.take(n)
+    n = rec.varint()
+    value = None if n < 0 else rec.take(n)
+    headers = []
+    for _ in range(rec.varint()):
+        hkey = rec.take(rec.varint())
+        n = rec.varint()
+        headers.append((hkey, None if n < 0 else rec.take(n)))
+    rec.expect_end(f"record at offset {offset}")
+    return {"offset": offset, "timestamp": timestamp, "key": key, "value": value,
+            "headers": headers}
+
+
+def record_batches(data):
+    """The record batches (magic 2) in data: a Fetch response's records or a
+    segment file.  Each is a dict of its header fields plus "records" (offset,
+    timestamp, key, value, headers).  A last batch cut short, as a Fetch
+    may end, is left out.  Uncompressed and gzip batches are read; the CRC is
+    not checked (the broker checks it)."""
+    data = bytes(data)
+    batches = []
+    pos = 0
+    while len(data) - pos >= 61:
+        (length,) = struct.unpack_from(">i", data, pos + 8)
+        if length < 49:
+            raise ProtocolError(f"batch length {length} at byte {pos}")
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        r = Reader(data[pos:end])
+        b = {"base_offset": r.int64(), "length": r.int32(), "partition_leader_epoch": r.int32(),
+             "magic": r.int8()}
+        if b["magic"] != 2:
+            raise ProtocolError(f"magic {b['magic']} at byte {pos}")
+        (b["crc"],) = struct.unpack(">I", r.take(4))
+        b.update(attributes=r.int16(), last_offset_delta=r.int32(), base_timestamp=r.int64(),
+                 max_timestamp=r.int64(), producer_id=r.int64(), producer_epoch=r.int16(),
+                 base_sequence=r.int32(), record_count=r.int32())
+        body = r.take(r.remaining())
+        codec = b["attributes"] & 7
+        if codec == 1:
+            body = gzip.decompress(body)
+        elif codec != 0:
+            raise ProtocolError(f"batch at offset {b['base_offset']}: codec {codec} "
+                                "is not read here (only none and gzip)")
+        rr = Reader(body)
+        b["records"] = [_parse_record(rr, b["base_offset"], b["base_timestamp"])
+                        for _ in range(b["record_count"])]
+        rr.expect_end(f"records of the batch at offset {b['base_offset']}")
+        batches.append(b)
+        pos = end
+    return batches
+
+
+def fetch_batches(broker, topic, partition, start=0, end=None, timeout=5.0):
+    """Every batch of a partition (led by broker) from offset `start` up to
+    `end` (default: the high watermark of the first answer), by raw Fetch v4."""
+    batches = []
+    offset = start
+    with broker.connect(timeout=timeout) as c:
+        while end is None or offset < end:
+            cid = c._correlation_id()
+            c.send(encode_request(API_FETCH, 4, cid, fetch_v4_body(topic, partition, offset, 0)))
+            got_cid, parts = parse_fetch_v4_response(c.recv_frame())
+            if got_cid != cid or len(parts) != 1:
+                raise ProtocolError(f"Fetch answer {got_cid} {parts!r} to request {cid}")
+            p = parts[0]
+            if p["error_code"] != ERR_NONE:
+                raise ProtocolError(f"Fetch {topic}-{partition} at {offset}: "
+                                    f"error {p['error_code']}")
+            if end is None:
+                end = p["high_watermark"]
+            got = record_batches(p["records"])
+            if not got:
+                if offset < end:
+                    raise ProtocolError(f"Fetch {topic}-{partition} at {offset} below the "
+                                        f"high watermark {end} returned no batch")
+                break
+            batches += got
+            offset = got[-1]["base_offset"] + got[-1]["last_offset_delta"] + 1
+    return batches
+
+
+def _coordinator_reader(r, flexible):
+    """Readers for the field types of the coordinator records in one
+    version's spelling (compact from the flexible versions on)."""
+    def read_bytes():
+        n = r.uvarint() - 1 if flexible else r.int32()
+        if n < 0:
+            raise ProtocolError("null in a non-nullable bytes field")
+        return r.take(n)
+
+    def array(item):
+        return r.compact_array(item) if flexible else r.array(item)
+
+    return {
+        "string": r.compact_string if flexible else r.string,
+        "nullable_string": r.compact_nullable_string if flexible else r.nullable_string,
+        "bytes": read_bytes,
+        "array": array,
+        "tags": r.tagged_fields if flexible else (lambda: {}),
+    }
+
+
+def _offset_commit_value(r, version, out):
+    if not 0 <= version <= 4:
+        raise ProtocolError(f"OffsetCommitValue version {version}")
+    f = _coordinator_reader(r, version >= 4)
+    out["offset"] = r.int64()
+    out["leader_epoch"] = r.int32() if version >= 3 else -1
+    out["metadata"] = f["string"]()
+    out["commit_timestamp"] = r.int64()
+    out["expire_timestamp"] = r.int64() if version == 1 else -1
+    f["tags"]()
+
+
+def _group_metadata_value(r, version, out):
+    if not 0 <= version <= 4:
+        raise ProtocolError(f"GroupMetadataValue version {version}")
+    f = _coordinator_reader(r, version >= 4)
+
+    def member():
+        m = {"member_id": f["string"]()}
+        m["group_instance_id"] = f["nullable_string"]() if version >= 3 else None
+        m["client_id"] = f["string"]()
+        m["client_host"] = f["string"]()
+        m["rebalance_timeout"] = r.int32() if version >= 1 else -1
+        m["session_timeout"] = r.int32()
+        m["subscription"] = f["bytes"]()
+        m["assignment"] = f["bytes"]()
+        f["tags"]()
+        return m
+
+    out["protocol_type"] = f["string"]()
+    out["generation"] = r.int32()
+    out["protocol"] = f["nullable_string"]()
+    out["leader"] = f["nullable_string"]()
+    out["current_state_timestamp"] = r.int64() if version >= 2 else -1
+    out["members"] = f["array"](member)
+    f["tags"]()
+
+
+def decode_consumer_offsets_record(key, value):
+    """One record of __consumer_offsets, decoded strictly by Kafka's schemas:
+    {"type": "offset", "group", "topic", "partition", "offset",
+    "leader_epoch", "metadata", "commit_timestamp", "expire_timestamp"} or
+    {"type": "group", "group", "protocol_type", "generation", "protocol",
+    "leader", "current_state_timestamp", "members": [...]}, each with
+    "key_version", "tombstone" and (unless a tombstone) "value_version".
+    Other key versions (the consumer protocol's records) give
+    {"type": "other", "key_version"}.  Raises ProtocolError on any byte out
+    of place, trailing bytes included."""
+    if key is None:
+        raise ProtocolError("a __consumer_offsets record without a key")
+    r = Reader(key)
+    kv = r.int16()
+    if kv in (0, 1):
+        out = {"type": "offset", "key_version": kv, "group": r.string(), "topic": r.string(),
+               "partition": r.int32()}
+    elif kv == 2:
+        out = {"type": "group", "key_version": kv, "group": r.string()}
+    else:
+        return {"type": "other", "key_version": kv}
+    r.expect_end(f"key version {kv}")
+    out["tombstone"] = value is None
+    if value is None:
+        return out
+    r = Reader(value)
+    out["value_version"] = r.int16()
+    if out["type"] == "offset":
+        _offset_commit_value(r, out["value_version"], out)
+    else:
+        _group_metadata_value(r, out["value_version"], out)
+    r.expect_end(f"{out['type']} value version {out['value_version']}")
+    return out
+
+
+def consumer_offsets_records(broker, partition, topic=CONSUMER_OFFSETS, start=0, timeout=5.0):
+    """The records of one partition of __consumer_offsets (led by broker), up
+    to its high watermark, decoded: dicts of decode_consumer_offsets_record
+    plus "log_offset" and "log_timestamp" (the record's own) and "batch"
+    (the header fields of its batch)."""
+    out = []
+    for b in fetch_batches(broker, topic, partition, start, timeout=timeout):
+        header = {k: v for k, v in b.items() if k != "records"}
+        for rec in b["records"]:
+            d = decode_consumer_offsets_record(rec["key"], rec["value"])
+            d.update(log_offset=rec["offset"], log_timestamp=rec["timestamp"], batch=header)
+            out.append(d)
+    return out
 
 
 # --------------------------------------------------------------------------

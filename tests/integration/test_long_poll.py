@@ -15,8 +15,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
 
-API_FETCH = 1
+API_FETCH = gregor.API_FETCH
 ERR_NONE = 0
+
+fetch_v4 = gregor.fetch_v4_body
+parse_fetch_v4 = gregor.parse_fetch_v4_response
 
 
 @pytest.fixture
@@ -69,43 +72,6 @@ def cpu_seconds(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is the state (field 3): utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def fetch_v4(topic, partition, offset, max_wait_ms, min_bytes=1, max_bytes=1 << 20):
-    w = gregor.Writer()
-    w.int32(-1)  # replica id: a consumer
-    w.int32(max_wait_ms)
-    w.int32(min_bytes)
-    w.int32(max_bytes)
-    w.int8(0)  # read_uncommitted
-    w.int32(1)
-    w.string(topic)
-    w.int32(1)
-    w.int32(partition)
-    w.int64(offset)
-    w.int32(max_bytes)
-    return w.bytes()
-
-
-def parse_fetch_v4(payload):
-    r = gregor.Reader(payload)
-    correlation_id = r.int32()
-    r.int32()  # throttle time
-    parts = []
-    for _ in range(r.int32()):
-        r.string()
-        for _ in range(r.int32()):
-            index, err, hw = r.int32(), r.int16(), r.int64()
-            r.int64()  # last stable offset
-            n = r.int32()
-            for _ in range(max(n, 0)):
-                r.int64()
-                r.int64()
-            size = r.int32()
-            records = r.take(size) if size > 0 else b""
-            parts.append({"partition": index, "error_code": err, "high_watermark": hw,
-                          "records": records})
-    return correlation_id, parts
 
 
 def test_consumer_woken_by_produce(single):

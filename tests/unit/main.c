@@ -32,6 +32,8 @@ static const struct {
     {"topic_config", topic_config_suite},
     {"control", control_suite},
     {"offsets_topic", offsets_topic_suite},
+    {"group", group_suite},
+    {"offsets_log", offsets_log_suite},
     {"offset_reset", offset_reset_suite},
 };
 

@@ -24,6 +24,8 @@ Suite *raft_suite(void);
 Suite *topic_config_suite(void);
 Suite *control_suite(void);
 Suite *offsets_topic_suite(void);
+Suite *group_suite(void);
+Suite *offsets_log_suite(void);
 Suite *offset_reset_suite(void);
 
 #endif
