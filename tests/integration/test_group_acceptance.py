@@ -95,6 +95,8 @@ class Member:
     """A group_member.py process."""
 
     def __init__(self, cluster, tmp, name, group, topic, **conf):
+        # Cooperative assignors hand out and take back partitions incrementally.
+        self.incremental = conf.get("partition.assignment.strategy") == "cooperative-sticky"
         self.out = tmp / f"{name}.out"
         self.events_path = tmp / f"{name}.events"
         self.err = open(tmp / f"{name}.err", "a")
@@ -114,7 +116,12 @@ class Member:
         """The partitions held now (None before the first assignment)."""
         held = None
         for e in self.events():
-            held = set(e["partitions"]) if e["event"] == "assign" else set()
+            if not self.incremental:
+                held = set(e["partitions"]) if e["event"] == "assign" else set()
+            elif e["event"] == "assign":
+                held = (held or set()) | set(e["partitions"])
+            else:
+                held = (held or set()) - set(e["partitions"])
         return held
 
     def values(self):
@@ -301,6 +308,31 @@ def test_static_member_rejoins_without_rebalance(one_broker, members, tmp_path):
     assert b2.assignment() == b_held
     time.sleep(2.0)  # several heartbeats: a rebalance would have reached a by now
     assert len(a.events()) == a_events, f"a saw a rebalance: {a.events()[a_events:]}"
+
+
+def test_cooperative_sticky_members(one_broker, members, tmp_path):
+    c = one_broker
+    topic, group, parts = "coop", "coop-group", 6
+    create(c, topic, parts)
+    conf = {"partition.assignment.strategy": "cooperative-sticky"}
+    first = [Member(c, tmp_path, f"c{i}", group, topic, **conf) for i in range(2)]
+    members.extend(first)
+
+    def exactly_once(ms):
+        held = [m.assignment() for m in ms]
+        return all(held) and sorted(p for h in held for p in h) == list(range(parts))
+    eventually(lambda: exactly_once(first), 40, "two cooperative members sharing the topic")
+    before = [m.assignment() for m in first]
+
+    third = Member(c, tmp_path, "c2", group, topic, **conf)
+    members.append(third)
+    eventually(lambda: exactly_once(first + [third]), 40, "three cooperative members")
+    # Incremental: the first two kept what they still own and were never
+    # stripped of everything (an eager rebalance revokes all partitions).
+    for m, had in zip(first, before):
+        assert m.assignment() <= had
+        revoked = [set(e["partitions"]) for e in m.events() if e["event"] == "revoke"]
+        assert all(r != had for r in revoked), f"all of {had} revoked at once: {revoked}"
 
 
 # ---- bad input, on the wire ----
