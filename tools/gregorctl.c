@@ -1567,86 +1567,90 @@ static void json_int_or_null(ctl *c, const char *k, int64_t v)
         json_int(c, k, v);
 }
 
-static int cmd_group_describe(ctl *c)
+/* What `group describe` shows: the group, its members' assignments and
+ * one row per partition with a commit or an owner (sorted). */
+typedef struct {
+    const char *group;
+    int32_t coordinator;
+    gr_describe_groups_response_described_group *g;
+    gr_consumer_protocol_assignment **assigned; /* per member; NULL if not decodable */
+    partition_list l;
+    int64_t *leo; /* per row of l; -1 unknown */
+} group_view;
+
+static int64_t row_lag(const group_view *v, int i)
 {
-    const char *group = c->args[0];
-    node_addr coord = find_coordinator(c, group);
-    gr_describe_groups_response_described_group *g = describe_group(c, group);
-    partition_list l = {0};
-    fetch_committed(c, group, NULL, &l);
-    if (gr_str_eq(g->group_state, "Dead") && l.n == 0)
-        return kafka_error(c, GR_GROUP_ID_NOT_FOUND, GR_STR_NULL, group_what(c, group));
-    bool consumer = gr_str_eq(g->protocol_type, "consumer");
-    gr_consumer_protocol_assignment **assigned =
-        xalloc(c, (size_t)g->members_count, sizeof *assigned);
+    int64_t committed = v->l.v[i].committed;
+    return committed >= 0 && v->leo[i] >= 0 ? v->leo[i] - committed : -1;
+}
+
+static const char *row_member(ctl *c, const group_view *v, int i)
+{
+    int32_t m = v->l.v[i].member;
+    return m >= 0 ? cstr(c, v->g->members[m].member_id) : NULL;
+}
+
+static void describe_group_json(ctl *c, const group_view *v)
+{
+    const gr_describe_groups_response_described_group *g = v->g;
+    json_open(c, '{');
+    json_str(c, "group", v->group);
+    json_gstr(c, "state", g->group_state);
+    json_gstr(c, "protocol_type", g->protocol_type);
+    json_gstr(c, "protocol", g->protocol_data);
+    json_int(c, "coordinator", v->coordinator);
+    json_key(c, "members");
+    json_open(c, '[');
     for (int32_t m = 0; m < g->members_count; m++) {
-        assigned[m] = consumer ? member_assignment(c, g->members[m].member_assignment) : NULL;
-        for (int32_t i = 0; assigned[m] && i < assigned[m]->assigned_partitions_count; i++) {
-            gr_consumer_protocol_assignment_topic_partition *tp = &assigned[m]->assigned_partitions[i];
-            for (int32_t k = 0; k < tp->partitions_count; k++)
-                partition_entry(c, &l, cstr(c, tp->topic), tp->partitions[k])->member = m;
-        }
-    }
-    qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_group_partition);
-    int64_t *leo = xalloc(c, (size_t)l.n, sizeof *leo);
-    if (l.n) {
-        const char **names = xalloc(c, (size_t)l.n, sizeof *names);
-        int nn = 0;
-        for (int i = 0; i < l.n; i++)
-            if (!nn || strcmp(names[nn - 1], l.v[i].topic) != 0)
-                names[nn++] = l.v[i].topic;
-        list_offsets(c, req_metadata(c, names, nn), &l, -1, leo);
-    }
-    if (c->json) {
+        gr_describe_groups_response_described_group_member *mb = &g->members[m];
         json_open(c, '{');
-        json_str(c, "group", group);
-        json_gstr(c, "state", g->group_state);
-        json_gstr(c, "protocol_type", g->protocol_type);
-        json_gstr(c, "protocol", g->protocol_data);
-        json_int(c, "coordinator", coord.id);
-        json_key(c, "members");
+        json_gstr(c, "member_id", mb->member_id);
+        json_gstr(c, "group_instance_id", mb->group_instance_id);
+        json_gstr(c, "client_id", mb->client_id);
+        json_gstr(c, "host", mb->client_host);
+        json_key(c, "assignment");
         json_open(c, '[');
-        for (int32_t m = 0; m < g->members_count; m++) {
-            gr_describe_groups_response_described_group_member *mb = &g->members[m];
+        for (int32_t i = 0; v->assigned[m] && i < v->assigned[m]->assigned_partitions_count; i++) {
+            gr_consumer_protocol_assignment_topic_partition *tp =
+                &v->assigned[m]->assigned_partitions[i];
             json_open(c, '{');
-            json_gstr(c, "member_id", mb->member_id);
-            json_gstr(c, "group_instance_id", mb->group_instance_id);
-            json_gstr(c, "client_id", mb->client_id);
-            json_gstr(c, "host", mb->client_host);
-            json_key(c, "assignment");
-            json_open(c, '[');
-            for (int32_t i = 0; assigned[m] && i < assigned[m]->assigned_partitions_count; i++) {
-                gr_consumer_protocol_assignment_topic_partition *tp =
-                    &assigned[m]->assigned_partitions[i];
-                json_open(c, '{');
-                json_gstr(c, "topic", tp->topic);
-                json_ids(c, "partitions", tp->partitions, tp->partitions_count);
-                json_close(c, '}');
-            }
-            json_close(c, ']');
-            json_close(c, '}');
-        }
-        json_close(c, ']');
-        json_key(c, "offsets");
-        json_open(c, '[');
-        for (int i = 0; i < l.n; i++) {
-            group_partition *e = &l.v[i];
-            json_open(c, '{');
-            json_str(c, "topic", e->topic);
-            json_int(c, "partition", e->partition);
-            json_int_or_null(c, "committed_offset", e->committed);
-            json_int_or_null(c, "log_end_offset", leo[i]);
-            json_int_or_null(c, "lag", e->committed >= 0 && leo[i] >= 0 ? leo[i] - e->committed : -1);
-            json_str(c, "member_id", e->member >= 0 ? cstr(c, g->members[e->member].member_id) : NULL);
+            json_gstr(c, "topic", tp->topic);
+            json_ids(c, "partitions", tp->partitions, tp->partitions_count);
             json_close(c, '}');
         }
         json_close(c, ']');
         json_close(c, '}');
-        return EXIT_OK;
     }
-    printf("Group: %s\nState: %s\nProtocol: %s/%s\nCoordinator: %d\nMembers: %d\n", group,
+    json_close(c, ']');
+    json_key(c, "offsets");
+    json_open(c, '[');
+    for (int i = 0; i < v->l.n; i++) {
+        json_open(c, '{');
+        json_str(c, "topic", v->l.v[i].topic);
+        json_int(c, "partition", v->l.v[i].partition);
+        json_int_or_null(c, "committed_offset", v->l.v[i].committed);
+        json_int_or_null(c, "log_end_offset", v->leo[i]);
+        json_int_or_null(c, "lag", row_lag(v, i));
+        json_str(c, "member_id", row_member(c, v, i));
+        json_close(c, '}');
+    }
+    json_close(c, ']');
+    json_close(c, '}');
+}
+
+/* A number for a table cell; NULL (printed "-") when negative: unknown. */
+static const char *cell_i64(ctl *c, int64_t v)
+{
+    return v >= 0 ? fmt(c, "%lld", (long long)v) : NULL;
+}
+
+static void describe_group_text(ctl *c, const group_view *v)
+{
+    const gr_describe_groups_response_described_group *g = v->g;
+    printf("Group: %s\nState: %s\nProtocol: %s/%s\nCoordinator: %d\nMembers: %d\n", v->group,
            cstr(c, g->group_state), g->protocol_type.len > 0 ? cstr(c, g->protocol_type) : "-",
-           g->protocol_data.len > 0 ? cstr(c, g->protocol_data) : "-", coord.id, g->members_count);
+           g->protocol_data.len > 0 ? cstr(c, g->protocol_data) : "-", v->coordinator,
+           g->members_count);
     if (g->members_count) {
         printf("\n");
         table t = {.ncols = 5};
@@ -1655,27 +1659,58 @@ static int cmd_group_describe(ctl *c)
             gr_describe_groups_response_described_group_member *mb = &g->members[m];
             table_row(c, &t, cstr(c, mb->member_id), cstr(c, mb->group_instance_id),
                       cstr(c, mb->client_id), cstr(c, mb->client_host),
-                      assignment_str(c, assigned[m]));
+                      assignment_str(c, v->assigned[m]));
         }
         table_print(&t);
     }
-    if (l.n) {
+    if (v->l.n) {
         printf("\n");
         table t = {.ncols = 6};
         table_row(c, &t, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG",
                   "CONSUMER-ID");
-        for (int i = 0; i < l.n; i++) {
-            group_partition *e = &l.v[i];
-            table_row(c, &t, e->topic, fmt(c, "%d", e->partition),
-                      e->committed >= 0 ? fmt(c, "%lld", (long long)e->committed) : NULL,
-                      leo[i] >= 0 ? fmt(c, "%lld", (long long)leo[i]) : NULL,
-                      e->committed >= 0 && leo[i] >= 0
-                          ? fmt(c, "%lld", (long long)(leo[i] - e->committed))
-                          : NULL,
-                      e->member >= 0 ? cstr(c, g->members[e->member].member_id) : NULL);
-        }
+        for (int i = 0; i < v->l.n; i++)
+            table_row(c, &t, v->l.v[i].topic, fmt(c, "%d", v->l.v[i].partition),
+                      cell_i64(c, v->l.v[i].committed), cell_i64(c, v->leo[i]),
+                      cell_i64(c, row_lag(v, i)), row_member(c, v, i));
         table_print(&t);
     }
+}
+
+static int cmd_group_describe(ctl *c)
+{
+    group_view v = {.group = c->args[0]};
+    v.coordinator = find_coordinator(c, v.group).id;
+    v.g = describe_group(c, v.group);
+    fetch_committed(c, v.group, NULL, &v.l);
+    if (gr_str_eq(v.g->group_state, "Dead") && v.l.n == 0)
+        return kafka_error(c, GR_GROUP_ID_NOT_FOUND, GR_STR_NULL, group_what(c, v.group));
+    /* Only the consumer protocol's assignments are understood here. */
+    bool consumer = gr_str_eq(v.g->protocol_type, "consumer");
+    v.assigned = xalloc(c, (size_t)v.g->members_count, sizeof *v.assigned);
+    for (int32_t m = 0; m < v.g->members_count; m++) {
+        gr_consumer_protocol_assignment *a =
+            consumer ? member_assignment(c, v.g->members[m].member_assignment) : NULL;
+        v.assigned[m] = a;
+        for (int32_t i = 0; a && i < a->assigned_partitions_count; i++)
+            for (int32_t k = 0; k < a->assigned_partitions[i].partitions_count; k++)
+                partition_entry(c, &v.l, cstr(c, a->assigned_partitions[i].topic),
+                                a->assigned_partitions[i].partitions[k])
+                    ->member = m;
+    }
+    qsort(v.l.v, (size_t)v.l.n, sizeof *v.l.v, cmp_group_partition);
+    v.leo = xalloc(c, (size_t)v.l.n, sizeof *v.leo);
+    if (v.l.n) {
+        const char **names = xalloc(c, (size_t)v.l.n, sizeof *names);
+        int nn = 0;
+        for (int i = 0; i < v.l.n; i++)
+            if (!nn || strcmp(names[nn - 1], v.l.v[i].topic) != 0)
+                names[nn++] = v.l.v[i].topic;
+        list_offsets(c, req_metadata(c, names, nn), &v.l, -1, v.leo);
+    }
+    if (c->json)
+        describe_group_json(c, &v);
+    else
+        describe_group_text(c, &v);
     return EXIT_OK;
 }
 
@@ -1857,8 +1892,7 @@ static int cmd_group_reset_offsets(ctl *c)
     table_row(c, &tb, "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET");
     for (int i = 0; i < l.n; i++)
         table_row(c, &tb, group, topic, fmt(c, "%d", l.v[i].partition),
-                  l.v[i].committed >= 0 ? fmt(c, "%lld", (long long)l.v[i].committed) : NULL,
-                  fmt(c, "%lld", (long long)target[i]));
+                  cell_i64(c, l.v[i].committed), cell_i64(c, target[i]));
     table_print(&tb);
     if (!c->execute)
         printf("\nDry run: nothing was changed. Add --execute to commit these offsets.\n");
