@@ -12,7 +12,10 @@
  *
  * The broker answers Metadata and DescribeCluster itself and forwards the
  * admin APIs (CreateTopics, DescribeConfigs, DescribeQuorum, ...) to the
- * active controller, so one address is all the tool needs.
+ * active controller, so one address is all the tool needs. The group
+ * commands are the exception, as in Kafka: a group's requests go to its
+ * coordinator (found with FindCoordinator), ListGroups to every broker,
+ * and ListOffsets to each partition's leader.
  *
  * Exit status: 0 on success, 1 when the cluster answered with an error or
  * could not be reached (the Kafka error name and a sentence go to stderr),
