@@ -12,10 +12,13 @@
  *
  * The broker answers Metadata and DescribeCluster itself and forwards the
  * admin APIs (CreateTopics, DescribeConfigs, DescribeQuorum, ...) to the
- * active controller, so one address is all the tool needs. The group
- * commands are the exception, as in Kafka: a group's requests go to its
- * coordinator (found with FindCoordinator), ListGroups to every broker,
- * and ListOffsets to each partition's leader.
+ * active controller, so one address is all the tool needs. The exceptions
+ * are DescribeLogDirs (each broker answers only for its own disks, so
+ * `log-dirs describe` asks every broker the Metadata lists, at the address
+ * it advertises, as kafka-log-dirs.sh does) and the group commands, as in
+ * Kafka: a group's requests go to its coordinator (found with
+ * FindCoordinator), ListGroups to every broker, and ListOffsets to each
+ * partition's leader.
  *
  * Exit status: 0 on success, 1 when the cluster answered with an error or
  * could not be reached (the Kafka error name and a sentence go to stderr),
@@ -107,8 +110,9 @@ static const option options[] = {
     {"if-not-exists", 0, NULL, O_IF_NOT_EXISTS, "succeed if the topic already exists"},
     {"validate-only", 0, NULL, O_VALIDATE_ONLY, "check the request without applying it"},
     {"include-internal", 0, NULL, O_INTERNAL, "list internal topics too"},
-    {"topic", 0, "NAME", O_TOPIC, "the topic to act on"},
-    {"broker", 0, "ID", O_BROKER, "the broker whose configs to use"},
+    {"topic", 0, "NAME", O_TOPIC,
+     "the topic whose configs to use (log-dirs: to show; group reset-offsets: to reset)"},
+    {"broker", 0, "ID", O_BROKER, "the broker whose configs to use (log-dirs: to ask)"},
     {"all", 0, NULL, O_ALL, "include configs at their default values"},
     {"state", 0, "STATE[,STATE...]", O_STATE, "only groups in these states (Stable, Empty, ...)"},
     {"to-earliest", 0, NULL, O_TO_EARLIEST, "reset to the log start offset"},
@@ -1211,8 +1215,9 @@ static const char *group_what(ctl *c, const char *group)
     return fmt(c, "Group '%s'", group);
 }
 
-/* One request to a given broker at the highest version both sides speak;
- * exits with a message when nothing comes back. */
+/* One request to a given broker at the highest version both sides speak
+ * (the version used in *version, unless NULL); exits with a message when
+ * nothing comes back. */
 static void *call_at(ctl *c, node_addr to, int16_t api_key, const void *req, int16_t *version)
 {
     void *resp = NULL;
@@ -1225,7 +1230,7 @@ static void *call_at(ctl *c, node_addr to, int16_t api_key, const void *req, int
             fprintf(stderr, "Error: UNSUPPORTED_VERSION: The broker at %s:%d does not serve %s.\n",
                     to.host, to.port, name);
         else
-            fprintf(stderr, "Error: %s to broker %d (%s:%d) failed: %s\n", name, to.id, to.host,
+            fprintf(stderr, "Error: %s to broker %d at %s:%d failed: %s\n", name, to.id, to.host,
                     to.port, gr_kclient_strerror(err));
         cleanup_exit(c, EXIT_FAIL);
     }
@@ -1941,6 +1946,130 @@ static int cmd_group_delete(ctl *c)
     return status;
 }
 
+/* ---- log directories ---- */
+
+/* DescribeLogDirs of every directory on one broker, asked of that broker
+ * itself (each broker answers only for its own disks); exits with a
+ * message when it cannot be reached. */
+static gr_describe_log_dirs_response *req_describe_log_dirs(ctl *c,
+                                                            const gr_metadata_response_broker *b)
+{
+    gr_describe_log_dirs_request req;
+    gr_describe_log_dirs_request_init(&req);
+    req.topics_count = -1; /* null: every partition */
+    return call_at(c, (node_addr){b->node_id, cstr(c, b->host), b->port}, GR_API_DESCRIBE_LOG_DIRS,
+                   &req, NULL);
+}
+
+static bool partition_wanted(ctl *c, gr_str topic)
+{
+    return !c->topic || str_cmp(topic, gr_str_from(c->topic)) == 0;
+}
+
+/* One broker's directories as kafka-log-dirs.sh --describe writes them
+ * (errors by their Kafka name rather than a Java class). */
+static void log_dirs_json(ctl *c, int32_t broker, const gr_describe_log_dirs_response *r)
+{
+    json_open(c, '{');
+    json_int(c, "broker", broker);
+    json_key(c, "logDirs");
+    json_open(c, '[');
+    for (int32_t i = 0; i < r->results_count; i++) {
+        const gr_describe_log_dirs_response_describe_log_dirs_result *d = &r->results[i];
+        json_open(c, '{');
+        json_gstr(c, "logDir", d->log_dir);
+        json_str(c, "error", d->error_code ? gr_kafka_error_name(d->error_code) : NULL);
+        json_key(c, "partitions");
+        json_open(c, '[');
+        for (int32_t k = 0; k < d->topics_count; k++) {
+            const gr_describe_log_dirs_response_describe_log_dirs_topic *t = &d->topics[k];
+            for (int32_t j = 0; partition_wanted(c, t->name) && j < t->partitions_count; j++) {
+                json_open(c, '{');
+                json_str(c, "partition",
+                         fmt(c, "%s-%d", cstr(c, t->name), t->partitions[j].partition_index));
+                json_int(c, "size", t->partitions[j].partition_size);
+                json_int(c, "offsetLag", t->partitions[j].offset_lag);
+                json_bool(c, "isFuture", t->partitions[j].is_future_key);
+                json_close(c, '}');
+            }
+        }
+        json_close(c, ']');
+        json_close(c, '}');
+    }
+    json_close(c, ']');
+    json_close(c, '}');
+}
+
+static void log_dirs_rows(ctl *c, table *t, int32_t broker, const gr_describe_log_dirs_response *r)
+{
+    const char *id = fmt(c, "%d", broker);
+    for (int32_t i = 0; i < r->results_count; i++) {
+        const gr_describe_log_dirs_response_describe_log_dirs_result *d = &r->results[i];
+        const char *dir = cstr(c, d->log_dir);
+        const char *error = d->error_code ? gr_kafka_error_name(d->error_code) : NULL;
+        int rows = 0;
+        for (int32_t k = 0; k < d->topics_count; k++) {
+            const gr_describe_log_dirs_response_describe_log_dirs_topic *tp = &d->topics[k];
+            for (int32_t j = 0; partition_wanted(c, tp->name) && j < tp->partitions_count; j++) {
+                const gr_describe_log_dirs_response_describe_log_dirs_partition *p =
+                    &tp->partitions[j];
+                table_row(c, t, id, dir, error,
+                          fmt(c, "%s-%d", cstr(c, tp->name), p->partition_index),
+                          fmt(c, "%lld", (long long)p->partition_size),
+                          fmt(c, "%lld", (long long)p->offset_lag),
+                          p->is_future_key ? "true" : "false");
+                rows++;
+            }
+        }
+        if (!rows) /* a directory with nothing to show still gets its line */
+            table_row(c, t, id, dir, error, NULL, NULL, NULL, NULL);
+    }
+}
+
+static int cmd_log_dirs_describe(ctl *c)
+{
+    gr_metadata_response *md = req_metadata(c, NULL, 0);
+    int32_t only = c->broker ? (int32_t)strtol(c->broker, NULL, 10) : -1;
+    bool found = false;
+    for (int32_t i = 0; i < md->brokers_count; i++)
+        found |= md->brokers[i].node_id == only;
+    if (c->broker && !found) {
+        fprintf(stderr, "Error: broker %d is not in the cluster (brokers: ", only);
+        for (int32_t i = 0; i < md->brokers_count; i++)
+            fprintf(stderr, "%s%d", i ? "," : "", md->brokers[i].node_id);
+        fprintf(stderr, ")\n");
+        return EXIT_FAIL;
+    }
+    table t = {.ncols = 7};
+    table_row(c, &t, "BROKER", "LOG-DIR", "ERROR", "PARTITION", "SIZE", "OFFSET-LAG", "FUTURE");
+    if (c->json) {
+        json_open(c, '{');
+        json_int(c, "version", 1);
+        json_key(c, "brokers");
+        json_open(c, '[');
+    }
+    for (int32_t i = 0; i < md->brokers_count; i++) {
+        const gr_metadata_response_broker *b = &md->brokers[i];
+        if (c->broker && b->node_id != only)
+            continue;
+        gr_describe_log_dirs_response *r = req_describe_log_dirs(c, b);
+        if (r->error_code)
+            return kafka_error(c, r->error_code, GR_STR_NULL,
+                               fmt(c, "the log directories of broker %d", b->node_id));
+        if (c->json)
+            log_dirs_json(c, b->node_id, r);
+        else
+            log_dirs_rows(c, &t, b->node_id, r);
+    }
+    if (c->json) {
+        json_close(c, ']');
+        json_close(c, '}');
+    } else {
+        table_print(&t);
+    }
+    return EXIT_OK;
+}
+
 /* ---- the command table ---- */
 
 static const command commands[] = {
@@ -1980,6 +2109,9 @@ static const command commands[] = {
     {"quorum", "describe", "",
      "metadata quorum: leader, epoch, high watermark, voters' and observers' lag", 0, 0, 0,
      cmd_quorum_describe},
+    {"log-dirs", "describe", "[--broker ID] [--topic NAME]",
+     "every broker's log directories and the partitions in them, with their sizes", 0, 0,
+     O_TOPIC | O_BROKER, cmd_log_dirs_describe},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];
 
@@ -2256,7 +2388,7 @@ static int check_command(ctl *c, const command *cmd)
                                options[i].lng);
     if (c->nargs < cmd->min_args || (cmd->max_args >= 0 && c->nargs > cmd->max_args))
         return usage_error(cmd, "wrong number of arguments for '%s %s'", cmd->group, cmd->verb);
-    if ((cmd->opts & O_BROKER) && !c->topic == !c->broker)
+    if (strcmp(cmd->group, "config") == 0 && !c->topic == !c->broker)
         return usage_error(cmd, "give exactly one of --topic NAME and --broker ID");
     if (cmd->opts & O_RESET_MODES) {
         unsigned modes = c->seen & O_RESET_MODES;
