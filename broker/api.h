@@ -95,8 +95,6 @@ int gr_handle_offset_for_leader_epoch(gr_request *req, gr_writer *out);
  * 0 or above the high watermark, else GR_NONE with *target set. */
 int16_t gr_api_delete_records_target(int64_t requested, int64_t high_watermark,
                                      int64_t *target);
-/* Kafka's internal topics, whose records DeleteRecords refuses to delete. */
-bool gr_api_internal_topic(gr_str topic);
 /* A cleanup.policy value (comma-separated) includes "delete"; unset does. */
 bool gr_api_cleanup_policy_deletes(gr_str policy);
 /* Kafka's check of a request's current_leader_epoch against ours: -1 skips
