@@ -104,8 +104,9 @@ class Member:
         args = [sys.executable if sys.executable else "/usr/bin/python3",
                 str(HERE / "group_member.py"), cluster.bootstrap, group, topic, str(self.out),
                 str(self.events_path)] + [f"{k}={v}" for k, v in conf.items()]
+        # Dies with the test runner, like the nodes: an aborted run leaves nothing.
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.err,
-                                     stderr=self.err)
+                                     stderr=self.err, preexec_fn=gregor._die_with_parent)
 
     def events(self):
         try:
