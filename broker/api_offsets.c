@@ -9,6 +9,7 @@
  * every partition that would have succeeded into the append's error.
  */
 #include "broker/api.h"
+#include "broker/cluster.h"
 #include "broker/coordinator.h"
 #include "common/errors.h"
 #include "common/logging.h"
@@ -23,12 +24,47 @@ static gr_coord_slot *lock_group(gr_request *req, gr_str group, gr_gc **gc, int1
     return gr_coordinator_lock(b->coordinator, group, gc, err);
 }
 
+/* Kafka answers UNKNOWN_TOPIC_OR_PARTITION for the partitions of topics
+ * its metadata does not know; only the others reach the coordinator.
+ * Sets *unknown when some topic is unknown; NULL on allocation failure. */
+static bool *known_topics(gr_request *req, const gr_offset_commit_request *body, bool *unknown)
+{
+    gr_broker *b = req->ctx;
+    int32_t n = body->topics_count > 0 ? body->topics_count : 0;
+    bool *known = gr_arena_calloc(&req->arena, n ? (size_t)n : 1, sizeof *known);
+    if (!known)
+        return NULL;
+    *unknown = false;
+    const gr_metadata_image *img = b->cluster ? gr_cluster_read_lock(b->cluster) : NULL;
+    for (int32_t i = 0; i < n; i++) {
+        known[i] = !img || gr_metadata_topic_by_name(img, body->topics[i].name) != NULL;
+        *unknown |= !known[i];
+    }
+    if (b->cluster)
+        gr_cluster_read_unlock(b->cluster);
+    return known;
+}
+
 int gr_handle_offset_commit(gr_request *req, gr_writer *out)
 {
     gr_offset_commit_request body;
     int rc = gr_offset_commit_request_decode(&body, &req->body, req->api_version, &req->arena);
     if (rc != GR_OK)
         return gr_coordinator_malformed(req, "OffsetCommit", rc);
+    bool unknown;
+    bool *known = known_topics(req, &body, &unknown);
+    if (!known)
+        return GR_CLOSE;
+    gr_offset_commit_request valid = body;
+    if (unknown) {
+        valid.topics = gr_arena_calloc(&req->arena, (size_t)body.topics_count, sizeof *valid.topics);
+        if (!valid.topics)
+            return GR_CLOSE;
+        valid.topics_count = 0;
+        for (int32_t i = 0; i < body.topics_count; i++)
+            if (known[i])
+                valid.topics[valid.topics_count++] = body.topics[i];
+    }
     gr_offset_commit_response resp;
     gr_gc *gc;
     int16_t err;
@@ -36,15 +72,26 @@ int gr_handle_offset_commit(gr_request *req, gr_writer *out)
     gr_gc_out o;
     gr_gc_out_init(&o);
     if (s) {
-        gr_gc_commit(gc, &body, req->api_version, gr_coordinator_now_ms(), &req->arena, &resp, &o);
+        gr_gc_commit(gc, &valid, req->api_version, gr_coordinator_now_ms(), &req->arena, &resp, &o);
         err = gr_coordinator_unlock(s, &o, req);
-    } else if (!gr_gc_commit_answer(&body, &req->arena, &resp, err)) {
+    } else if (!gr_gc_commit_answer(&valid, &req->arena, &resp, err)) {
         return GR_CLOSE;
     }
     for (int32_t i = 0; err != GR_NONE && i < resp.topics_count; i++)
         for (int32_t k = 0; k < resp.topics[i].partitions_count; k++)
             if (resp.topics[i].partitions[k].error_code == GR_NONE)
                 resp.topics[i].partitions[k].error_code = err; /* the append failed */
+    if (unknown) {
+        /* The answers of the known topics, in order, among the unknown. */
+        gr_offset_commit_response all;
+        if (!gr_gc_commit_answer(&body, &req->arena, &all, GR_UNKNOWN_TOPIC_OR_PARTITION))
+            return GR_CLOSE;
+        int32_t k = 0;
+        for (int32_t i = 0; i < all.topics_count; i++)
+            if (known[i] && k < resp.topics_count)
+                all.topics[i] = resp.topics[k++];
+        resp = all;
+    }
     return gr_offset_commit_response_encode(&resp, req->api_version, out) == GR_OK ? GR_HANDLED
                                                                                    : GR_CLOSE;
 }

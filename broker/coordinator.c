@@ -106,7 +106,7 @@ static void deliver(gr_gc_reply *list, gr_request *self)
         waiter *w = r->waiter;
         if (w->req == self) {
             complete_reply(r);
-        } else if (event_base_once(w->base, -1, EV_TIMEOUT, complete_cb, r, &now) != 0) {
+        } else if (!w->base || event_base_once(w->base, -1, EV_TIMEOUT, complete_cb, r, &now) != 0) {
             /* Cannot reach its thread: the client times out and retries. */
             GR_ERROR(SUB, "cannot hand a group answer to %s's thread", w->req->peer);
         }

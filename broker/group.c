@@ -2007,18 +2007,27 @@ int16_t gr_gc_delete_group(gr_gc *gc, gr_str id, int64_t now, gr_gc_out *o)
 
 /* Kafka 4.0's offset expiry: the offsets of an Empty group expire once
  * the retention has passed since it became Empty (or since the commit,
- * when that time is unknown); a group that never had members (offsets
- * only) expires each offset on its own; an explicit expire timestamp
- * (OffsetCommit v2-4) wins. A group left Empty with no offsets goes. */
+ * when that time is unknown); those of a Stable "consumer" group whose
+ * subscriptions are known expire, for topics no member subscribes to any
+ * more, once the retention has passed since the commit; a group that never
+ * had members (offsets only) expires each offset on its own. An explicit
+ * expire timestamp (OffsetCommit v2-4) wins. A group left Empty with no
+ * offsets goes. */
 static void expire_offsets(gr_gc *gc, int64_t now, gr_gc_out *o)
 {
     for (group *g = gc->groups; g; g = g->next) {
-        if (g->protocol_type && g->state != ST_EMPTY)
+        bool empty = g->state == ST_EMPTY;
+        bool unsubscribed = g->state == ST_STABLE && g->protocol_type &&
+                            strcmp(g->protocol_type, "consumer") == 0 && g->subscribed_known;
+        if (g->protocol_type && !empty && !unsubscribed)
             continue;
         size_t expired = 0;
         for (size_t i = 0; i < g->noffsets; i++) {
             const offset *off = &g->offsets[i];
-            int64_t base = g->protocol_type && g->state_ts >= 0 ? g->state_ts : off->commit_ts;
+            if (unsubscribed && subscribed_to(g, cstr(off->topic)))
+                continue;
+            int64_t base = g->protocol_type && empty && g->state_ts >= 0 ? g->state_ts
+                                                                          : off->commit_ts;
             bool due = off->expire_ts >= 0 ? now >= off->expire_ts
                                            : now - base >= gc->cfg.offsets_retention_ms;
             if (due) {
@@ -2026,7 +2035,7 @@ static void expire_offsets(gr_gc *gc, int64_t now, gr_gc_out *o)
                 expired++;
             }
         }
-        if (g->state == ST_EMPTY && expired == g->noffsets && !g->members && !g->pending) {
+        if (empty && expired == g->noffsets && !g->members && !g->pending) {
             GR_INFO("group", "group %s: %zu offsets expired, the group is removed", g->id, expired);
             tombstone_group(g, o);
         } else if (expired) {

@@ -212,7 +212,8 @@ static const char *cstr(ctl *c, gr_str s)
     if (s.len < 0)
         return NULL;
     char *p = xalloc(c, (size_t)s.len + 1, 1);
-    memcpy(p, s.ptr, (size_t)s.len);
+    if (s.len)
+        memcpy(p, s.ptr, (size_t)s.len);
     return p;
 }
 

@@ -4,11 +4,13 @@ broker: disjoint full assignments, commits that a restarted consumer (and
 a restarted broker) resumes from, and Kafka's error codes for bad joins.
 """
 
+import json
+import subprocess
 import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
@@ -22,6 +24,7 @@ ERR_UNKNOWN_MEMBER_ID = 25
 ERR_MEMBER_ID_REQUIRED = 79
 # Retriable: the coordinator is moving or still loading.
 COORDINATOR_ERRORS = (14, 15, 16)
+API_OFFSET_FETCH = 9
 API_JOIN_GROUP = 11
 API_HEARTBEAT = 12
 API_SYNC_GROUP = 14
@@ -64,6 +67,20 @@ def produce(cluster, topic, count, partitions):
     assert p.flush(30) == 0
 
 
+def gregorctl(cluster, *args):
+    exe = gregor.bin_dir() / "gregorctl"
+    r = subprocess.run([str(exe), "-b", cluster.bootstrap] + list(args), capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def lag(cluster, group):
+    """The group's total lag as gregorctl describes it."""
+    d = json.loads(gregorctl(cluster, "--json", "group", "describe", group).stdout)
+    return sum(p["lag"] for p in d["offsets"])
+
+
 def consumer(cluster, group, **extra):
     conf = {"bootstrap.servers": cluster.bootstrap, "group.id": group,
             "auto.offset.reset": "earliest", "enable.auto.commit": False,
@@ -80,7 +97,14 @@ def poll_all(consumers, seen, timeout=0.05):
         if m is None or m.error():
             continue
         seen.add(int(m.value()))
-        c.commit(message=m, asynchronous=False)
+        try:
+            c.commit(message=m, asynchronous=False)
+        except KafkaException as e:
+            # A commit racing a rebalance fails as in Kafka; the partition's
+            # next owner reads the message again (a duplicate, not a loss).
+            assert e.args[0].code() in (KafkaError.REBALANCE_IN_PROGRESS,
+                                        KafkaError.ILLEGAL_GENERATION,
+                                        KafkaError.UNKNOWN_MEMBER_ID), e
 
 
 def consume_until(consumers, seen, want, timeout=60.0):
@@ -120,6 +144,12 @@ def test_group_of_three_shares_partitions_and_commits(single):
         assert sorted(tp.offset for tp in committed) == [100] * 6
     finally:
         c.close()
+    # The admin view: the group, its offsets and its lag, through
+    # ListGroups, DescribeGroups, OffsetFetch and ListOffsets.
+    assert group in gregorctl(single, "group", "list").stdout
+    assert lag(single, group) == 0
+    produce(single, topic, 60, 6)
+    assert lag(single, group) == 60
 
 
 def test_member_leaving_hands_over_partitions(single):
@@ -145,6 +175,44 @@ def test_member_leaving_hands_over_partitions(single):
         a.close()
         if b:
             b.close()
+
+
+CHILD_CONSUMER = """
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2],
+              "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+              "enable.auto.commit": False})
+c.subscribe([sys.argv[3]])
+while True:
+    c.poll(0.1)
+"""
+
+
+def test_crashed_member_partitions_move_within_session_timeout(single):
+    topic, group = "crash", "g-" + uuid.uuid4().hex[:8]
+    create(single, topic, 4)
+    child = subprocess.Popen(["/usr/bin/python3", "-c", CHILD_CONSUMER, single.bootstrap, group,
+                              topic], stdout=subprocess.DEVNULL)
+    a = consumer(single, group)
+    seen = set()
+    try:
+        a.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while not (0 < len(a.assignment()) < 4):
+            poll_all([a], seen)
+            assert time.monotonic() < deadline, "the two members never shared the topic"
+        child.kill()  # no LeaveGroup: only the session timeout can tell
+        child.wait(10)
+        killed = time.monotonic()
+        while len(a.assignment()) != 4:
+            poll_all([a], seen)
+            assert time.monotonic() - killed < 6 + 4, f"still {a.assignment()}"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+        a.close()
 
 
 def test_kafka_python_resumes_from_commit(single):
@@ -179,6 +247,10 @@ def test_commits_survive_broker_restart(single):
     c = consumer(single, group)
     c.commit(offsets=[TopicPartition(topic, 0, 7), TopicPartition(topic, 1, 9)],
              asynchronous=False)
+    # A topic the cluster does not know is refused, as Kafka does.
+    with pytest.raises(KafkaException) as e:
+        c.commit(offsets=[TopicPartition("no-such-topic", 0, 1)], asynchronous=False)
+    assert e.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
     c.close()
     single.restart(single.brokers[0])
     deadline = time.monotonic() + 30
@@ -194,6 +266,69 @@ def test_commits_survive_broker_restart(single):
             c.close()
         assert time.monotonic() < deadline, "commits lost across the restart"
         time.sleep(0.2)
+
+
+def wait_assigned(consumers, total, seen, timeout=30.0):
+    """Polls until the consumers' assignments are disjoint and cover
+    `total` partitions; returns them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        poll_all(consumers, seen)
+        parts = [sorted(tp.partition for tp in c.assignment()) for c in consumers]
+        flat = sorted(p for ps in parts for p in ps)
+        if flat == list(range(total)) and all(parts):
+            return parts
+        assert time.monotonic() < deadline, f"assignments never settled: {parts}"
+
+
+def test_static_member_restart_keeps_assignment(single):
+    topic, group = "static", "g-" + uuid.uuid4().hex[:8]
+    create(single, topic, 4)
+    assigns = []
+
+    def on_assign(c, parts):
+        assigns.append(sorted(p.partition for p in parts))
+
+    a = consumer(single, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
+    b = consumer(single, group, **{"group.instance.id": "b", "session.timeout.ms": 10000})
+    seen = set()
+    try:
+        a.subscribe([topic])
+        b.subscribe([topic], on_assign=on_assign)
+        before = wait_assigned([a, b], 4, seen)
+        settled = len(assigns)
+        a.close()  # a static member leaves no LeaveGroup behind
+        a = consumer(single, group, **{"group.instance.id": "a", "session.timeout.ms": 10000})
+        a.subscribe([topic])
+        after = wait_assigned([a, b], 4, seen)
+        # A is back with its partitions, and B was never asked to rebalance.
+        assert after == before
+        for _ in range(20):
+            poll_all([a, b], seen)
+        assert len(assigns) == settled, assigns
+    finally:
+        a.close()
+        b.close()
+
+
+def test_cooperative_sticky_members(single):
+    topic, group = "coop", "g-" + uuid.uuid4().hex[:8]
+    create(single, topic, 6)
+    produce(single, topic, 300, 6)
+    conf = {"partition.assignment.strategy": "cooperative-sticky"}
+    cs = [consumer(single, group, **conf)]
+    seen = set()
+    try:
+        cs[0].subscribe([topic])
+        wait_assigned(cs, 6, seen)
+        cs.append(consumer(single, group, **conf))
+        cs[1].subscribe([topic])
+        wait_assigned(cs, 6, seen)
+        consume_until(cs, seen, 300)
+        assert seen == set(range(300))
+    finally:
+        for c in cs:
+            c.close()
 
 
 # ---- raw JoinGroup ----
@@ -300,3 +435,80 @@ def test_bad_joins_answer_kafka_errors(single):
         assert heartbeat(conn, group, gen, "stranger") == ERR_UNKNOWN_MEMBER_ID
         # The member in good standing never noticed.
         assert heartbeat(conn, group, gen, member) == ERR_NONE
+
+
+def offset_fetch_v8(conn, groups):
+    """OffsetFetch v8: [(group, None for all topics, or [(topic, [partitions])])]
+    -> {group: (error, {(topic, partition): offset})}."""
+    w = Writer()
+    w.uvarint(len(groups) + 1)
+    for g, topics in groups:
+        w.compact_string(g)
+        if topics is None:
+            w.uvarint(0)
+        else:
+            w.uvarint(len(topics) + 1)
+            for t, parts in topics:
+                w.compact_string(t)
+                w.uvarint(len(parts) + 1)
+                for p in parts:
+                    w.int32(p)
+                w.empty_tagged_fields()
+        w.empty_tagged_fields()
+    w.bool(False)  # require_stable
+    w.empty_tagged_fields()
+    cid = conn._correlation_id()
+    conn.send(gregor.encode_request(API_OFFSET_FETCH, 8, cid, w.bytes(), flexible=True))
+    r = Reader(conn.recv_frame(15))
+    assert r.int32() == cid
+    r.tagged_fields()
+    r.int32()  # throttle
+
+    def partition():
+        p, off = r.int32(), r.int64()
+        r.int32()  # leader epoch
+        r.compact_nullable_string()
+        assert r.int16() == ERR_NONE
+        r.tagged_fields()
+        return p, off
+
+    def topic():
+        name = r.compact_string()
+        parts = r.compact_array(partition)
+        r.tagged_fields()
+        return name, parts
+
+    def group():
+        g = r.compact_string()
+        topics = r.compact_array(topic)
+        err = r.int16()
+        r.tagged_fields()
+        return g, (err, {(t, p): o for t, ps in topics for p, o in ps})
+
+    out = dict(r.compact_array(group))
+    r.tagged_fields()
+    return out
+
+
+def test_offset_fetch_many_groups_and_delete(single):
+    topic = "multi"
+    create(single, topic, 2)
+    g1, g2 = "g-" + uuid.uuid4().hex[:8], "g-" + uuid.uuid4().hex[:8]
+    c = consumer(single, g1)
+    c.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 4)],
+             asynchronous=False)
+    c.close()
+    with single.brokers[0].connect() as conn:
+        got = offset_fetch_v8(conn, [(g1, None), (g2, [(topic, [0, 1])]),
+                                     (g1, [(topic, [1])])])
+        assert got[g1] == (ERR_NONE, {(topic, 1): 4}) or got[g1] == \
+            (ERR_NONE, {(topic, 0): 3, (topic, 1): 4})
+        assert got[g2] == (ERR_NONE, {(topic, 0): -1, (topic, 1): -1})
+        everything = offset_fetch_v8(conn, [(g1, None)])
+        assert everything[g1] == (ERR_NONE, {(topic, 0): 3, (topic, 1): 4})
+    # DeleteGroups through the admin tool: the offsets go with the group.
+    assert g1 in gregorctl(single, "group", "list").stdout
+    gregorctl(single, "group", "delete", g1)
+    assert g1 not in gregorctl(single, "group", "list").stdout
+    with single.brokers[0].connect() as conn:
+        assert offset_fetch_v8(conn, [(g1, None)])[g1] == (ERR_NONE, {})

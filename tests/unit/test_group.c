@@ -922,7 +922,8 @@ END_TEST
 /* ConsumerProtocolSubscription v0 subscribing to one topic "t". */
 static const char SUB_T[] = "\x00\x00" "\x00\x00\x00\x01" "\x00\x01" "t" "\xff\xff\xff\xff";
 
-START_TEST(offset_delete)
+/* Static member "i" of group "g", Stable, subscribed to "t". */
+static const char *stable_subscriber(void)
 {
     gr_gc_reply *j = new_reply(false, 5);
     gr_join_group_request jr;
@@ -941,8 +942,15 @@ START_TEST(offset_delete)
     gr_gc_join(h.gc, &jr, "c", "h", j, h.now, &out);
     settle(&out);
     tick_to(h.now + 3000);
+    ck_assert(done(j));
     const char *a = id_of(j);
     sync_full("g", a, 1, "i", NULL, NULL, 0, 5, NULL);
+    return a;
+}
+
+START_TEST(offset_delete)
+{
+    const char *a = stable_subscriber();
     C c[] = {{"t", 0, 1, NULL}, {"u", 0, 2, NULL}};
     commit("g", a, 1, "i", c, 2, 8);
 
@@ -958,6 +966,7 @@ START_TEST(offset_delete)
     req.topics = t;
     req.topics_count = 2;
     gr_offset_delete_response resp;
+    gr_gc_out out;
     gr_gc_out_init(&out);
     gr_gc_offset_delete(h.gc, &req, h.now, &h.arena, &resp, &out);
     settle(&out);
@@ -1014,6 +1023,24 @@ START_TEST(offsets_expire)
     tick_to(h.now + 2000);
     ck_assert_int_eq(fetched("g", "t", 0, NULL), -1);
     ck_assert_str_eq(state("g"), "Dead");
+}
+END_TEST
+
+START_TEST(unsubscribed_offsets_expire_in_stable_group)
+{
+    teardown();
+    setup_cfg(INT32_MAX, 1000);
+    /* A consumer group subscribed to "t" only, with offsets of "t" and "u". */
+    const char *a = stable_subscriber();
+    C c[] = {{"t", 0, 1, NULL}, {"u", 0, 2, NULL}};
+    commit("g", a, 1, "i", c, 2, 8);
+    while (h.now < 1000000 + 3000 + 100000 + 2000) {
+        tick_to(h.now + 5000);
+        ck_assert_int_eq(hb_full("g", a, 1, "i"), GR_NONE);
+    }
+    ck_assert_str_eq(state("g"), "Stable");
+    ck_assert_int_eq(fetched("g", "t", 0, NULL), 1);  /* still subscribed: kept */
+    ck_assert_int_eq(fetched("g", "u", 0, NULL), -1); /* nobody reads it: expired */
 }
 END_TEST
 
@@ -1178,6 +1205,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, delete_groups);
     tcase_add_test(tc, offset_delete);
     tcase_add_test(tc, offsets_expire);
+    tcase_add_test(tc, unsubscribed_offsets_expire_in_stable_group);
     tcase_add_test(tc, replay_rebuilds_state);
     tcase_add_test(tc, describe_and_list);
     tcase_add_test(tc, free_answers_waiters);
