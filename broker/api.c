@@ -17,6 +17,9 @@ static const gr_api_handler clustered[] = {
     {GR_API_PRODUCE, 0, 11, gr_handle_produce},
     {GR_API_FETCH, 4, 16, gr_handle_fetch},
     {GR_API_LIST_OFFSETS, 1, 8, gr_handle_list_offsets},
+    {GR_API_DELETE_RECORDS, 0, 2, gr_handle_delete_records},
+    {GR_API_OFFSET_FOR_LEADER_EPOCH, 2, 4, gr_handle_offset_for_leader_epoch},
+    {GR_API_DESCRIBE_LOG_DIRS, 1, 4, gr_handle_describe_log_dirs},
     {GR_API_METADATA, 0, 12, gr_handle_metadata},
     {GR_API_FIND_COORDINATOR, 0, 6, gr_handle_find_coordinator},
     /* The group coordinator at Kafka 4.0's ranges (OffsetCommit v0-1 and

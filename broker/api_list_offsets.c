@@ -20,32 +20,21 @@
  * before it. -1 when the cache knows none. */
 static int32_t epoch_for_offset(gr_log *log, int64_t offset)
 {
-    gr_log_epoch_entry e[64];
-    size_t n = gr_log_epochs(log, e, 64);
-    if (n > 64) { /* a long history: take the tail */
-        gr_log_epoch_entry *all = malloc(n * sizeof *all);
-        if (!all)
-            return gr_log_latest_epoch(log);
-        size_t m = gr_log_epochs(log, all, n);
-        if (m > n)
-            m = n;
-        int32_t found = -1;
-        for (size_t i = 0; i < m; i++)
-            if (all[i].start_offset <= offset)
-                found = all[i].epoch;
-        free(all);
-        return found;
-    }
+    size_t n;
+    gr_log_epoch_entry *e = gr_log_epochs_copy(log, 0, &n);
+    if (!e)
+        return gr_log_latest_epoch(log);
     int32_t found = -1;
     for (size_t i = 0; i < n; i++)
         if (e[i].start_offset <= offset)
             found = e[i].epoch;
+    free(e);
     return found;
 }
 
-static void list_partition(gr_request *req, gr_str topic,
-                           const gr_list_offsets_request_list_offsets_partition *in,
-                           gr_list_offsets_response_list_offsets_partition_response *out)
+static void list_partition(gr_str topic, const gr_list_offsets_request_list_offsets_partition *in,
+                           gr_list_offsets_response_list_offsets_partition_response *out,
+                           gr_request *req)
 {
     gr_broker *b = req->ctx;
     gr_list_offsets_response_list_offsets_partition_response_init(out);
@@ -111,25 +100,9 @@ int gr_handle_list_offsets(gr_request *req, gr_writer *out)
     }
     gr_list_offsets_response resp;
     gr_list_offsets_response_init(&resp);
-    resp.topics = gr_arena_calloc(&req->arena, body.topics_count ? (size_t)body.topics_count : 1,
-                                  sizeof *resp.topics);
-    if (!resp.topics)
-        return GR_CLOSE;
-    resp.topics_count = body.topics_count;
-    for (int32_t i = 0; i < body.topics_count; i++) {
-        const gr_list_offsets_request_list_offsets_topic *t = &body.topics[i];
-        gr_list_offsets_response_list_offsets_topic_response *rt = &resp.topics[i];
-        gr_list_offsets_response_list_offsets_topic_response_init(rt);
-        rt->name = t->name;
-        rt->partitions = gr_arena_calloc(&req->arena,
-                                         t->partitions_count ? (size_t)t->partitions_count : 1,
-                                         sizeof *rt->partitions);
-        if (!rt->partitions)
-            return GR_CLOSE;
-        rt->partitions_count = t->partitions_count;
-        for (int32_t k = 0; k < t->partitions_count; k++)
-            list_partition(req, t->name, &t->partitions[k], &rt->partitions[k]);
-    }
+    GR_API_ANSWER_PARTITIONS(rc, &req->arena, body, resp, name, list_partition, req);
+    if (rc != GR_HANDLED)
+        return rc;
     return gr_list_offsets_response_encode(&resp, req->api_version, out) == GR_OK ? GR_HANDLED
                                                                                    : GR_CLOSE;
 }

@@ -6,14 +6,24 @@
  * whether the broker understands compressed message sets, and answers
  * those versions with UNSUPPORTED_VERSION for every partition.
  *
- * Per partition: the partition must be led here (UNKNOWN_TOPIC_OR_PARTITION,
- * NOT_LEADER_OR_FOLLOWER); the records must be exactly one record batch of
- * magic 2 (INVALID_RECORD otherwise, as Kafka); no batch may exceed the
- * topic's max.message.bytes (MESSAGE_TOO_LARGE); idempotent and
- * transactional batches (producer id >= 0) are refused with
- * UNSUPPORTED_FOR_MESSAGE_FORMAT until producer ids exist; then the log
- * validates every record (CORRUPT_MESSAGE, INVALID_RECORD,
- * INVALID_TIMESTAMP), assigns offsets and writes the batch.
+ * Per partition, in Kafka's order: the partition must be led here
+ * (UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER); the records must be
+ * exactly one record batch of magic 2 (check_envelope says how Kafka
+ * answers each way of failing that); the batch may not exceed the topic's
+ * max.message.bytes (MESSAGE_TOO_LARGE); idempotent and transactional
+ * batches (producer id >= 0) are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT
+ * until producer ids exist; then the topic's per-record rules: a key on
+ * every record of a compacted topic (INVALID_RECORD), CreateTime timestamps
+ * within message.timestamp.before.max.ms / after.max.ms of the broker's
+ * clock, and no LogAppendTime set by the producer (INVALID_TIMESTAMP), each
+ * refused record listed in record_errors (v8+) with Kafka's message; then a
+ * topic whose compression.type names another codec than the batch's gets
+ * the batch re-encoded with its codec (and MESSAGE_TOO_LARGE if that grew
+ * it past max.message.bytes); then the log validates every record
+ * (CORRUPT_MESSAGE, INVALID_RECORD), assigns offsets, stamps LogAppendTime
+ * when the topic says so (log_append_time_ms answers it) and writes the
+ * batch, or answers RECORD_LIST_TOO_LARGE when it exceeds segment.bytes.
+ * Every setting is the topic's live one (replica.h, topic_settings.h).
  *
  * acks: 0 sends no response (and closes the connection when a partition
  * failed, as Kafka does); 1 answers after the local append; -1 answers
@@ -25,13 +35,16 @@
  * INVALID_REQUIRED_ACKS.
  *
  * The records are validated and rewritten (offsets, leader epoch) in the
- * request's own buffer, which the request owns until it completes.
+ * request's own buffer, which the request owns until it completes; a
+ * re-encoded batch lives in a buffer of its own until the append returns.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "broker/api.h"
 #include "broker/replica.h"
+#include "common/compress.h"
 #include "common/errors.h"
 #include "common/logging.h"
 
@@ -56,6 +69,221 @@ static int16_t batch_error(gr_batch_result r)
     default:
         return GR_CORRUPT_MESSAGE;
     }
+}
+
+/*
+ * The records field as Kafka's ProduceRequest.validateRecords reads it (its
+ * batch iterator first): fewer bytes than a whole first batch is no batch at
+ * all (INVALID_RECORD); a size field below 14 or a magic outside 0-2 is
+ * CORRUPT_MESSAGE; a first batch of magic 0 or 1 is INVALID_RECORD, and so
+ * is a second whole batch; trailing bytes that make no whole batch are
+ * dropped, as Kafka's log trims them. A whole magic 2 batch shorter than
+ * its header is CORRUPT_MESSAGE (Kafka's ensureValid). On success *blen is
+ * the first batch's size; on failure *why says why (for INVALID_RECORD,
+ * the end of Kafka's sentence "Produce requests with version N ...").
+ */
+static int16_t check_envelope(const uint8_t *p, size_t len, size_t *blen, const char **why)
+{
+    for (int i = 0; i < 2; i++) {
+        size_t rest = len - (i ? *blen : 0);
+        const uint8_t *q = p + (i ? *blen : 0);
+        if (rest < GR_BATCH_LOG_OVERHEAD)
+            break;
+        int32_t size = (int32_t)((uint32_t)q[8] << 24 | (uint32_t)q[9] << 16 |
+                                 (uint32_t)q[10] << 8 | q[11]);
+        if (size < 14) {
+            *why = "Record size is less than the minimum record overhead (14)";
+            return GR_CORRUPT_MESSAGE;
+        }
+        if (rest <= GR_BATCH_OFF_MAGIC)
+            break;
+        int8_t magic = (int8_t)q[GR_BATCH_OFF_MAGIC];
+        if (magic < 0 || magic > GR_BATCH_MAGIC) {
+            *why = "Invalid magic found in record";
+            return GR_CORRUPT_MESSAGE;
+        }
+        if (rest - GR_BATCH_LOG_OVERHEAD < (size_t)size)
+            break; /* not a whole batch: not one at all */
+        if (i == 1) {
+            *why = "are only allowed to contain exactly one record batch per partition";
+            return GR_INVALID_RECORD;
+        }
+        if (magic != GR_BATCH_MAGIC) {
+            *why = "are only allowed to contain record batches with magic version 2";
+            return GR_INVALID_RECORD;
+        }
+        *blen = GR_BATCH_LOG_OVERHEAD + (size_t)size;
+        if (*blen < GR_BATCH_HEADER_SIZE) {
+            *why = "Record batch is corrupt (its size is smaller than the minimum allowed "
+                   "overhead 61)";
+            return GR_CORRUPT_MESSAGE;
+        }
+    }
+    if (*blen == 0) {
+        *why = "must have at least one record batch per partition";
+        return GR_INVALID_RECORD;
+    }
+    return GR_NONE;
+}
+
+/* ---- per-record errors (Produce v8+ record_errors) ---- */
+
+typedef struct {
+    gr_request *req;
+    const gr_partition *p;
+    const gr_batch_record_policy *pol;
+    gr_produce_response_batch_index_and_error_message *out;
+    int32_t n, cap;
+    bool timestamps; /* some record has a timestamp problem */
+} record_errors;
+
+static void add_record_error(void *ctx, int32_t index, gr_batch_record_problem problem, int64_t ts,
+                             int64_t offset, const gr_record *rec)
+{
+    record_errors *e = ctx;
+    if (e->n >= e->cap)
+        return;
+    char msg[512];
+    const gr_batch_record_policy *pol = e->pol;
+    switch (problem) {
+    case GR_BATCH_REC_NO_KEY:
+        snprintf(msg, sizeof msg,
+                 "Compacted topic cannot accept message without key in topic partition %s-%d.",
+                 e->p->topic, e->p->index);
+        break;
+    case GR_BATCH_REC_TS_OUT_OF_RANGE:
+        e->timestamps = true;
+        /* Kafka prints the bounds in wrapping long arithmetic. */
+        snprintf(msg, sizeof msg,
+                 "Timestamp %lld of message with offset %lld is out of range. The timestamp "
+                 "should be within [%lld, %lld]",
+                 (long long)ts, (long long)offset,
+                 (long long)(int64_t)((uint64_t)pol->now_ms - (uint64_t)pol->before_max_ms),
+                 (long long)(int64_t)((uint64_t)pol->now_ms + (uint64_t)pol->after_max_ms));
+        break;
+    default:
+        e->timestamps = true;
+        snprintf(msg, sizeof msg,
+                 "Invalid timestamp type in message DefaultRecord(offset=%lld, timestamp=%lld, "
+                 "key=%d bytes, value=%d bytes). Producer should not set timestamp type to "
+                 "LogAppendTime.",
+                 (long long)offset, (long long)ts, rec->key.len < 0 ? 0 : (int)rec->key.len,
+                 rec->value.len < 0 ? 0 : (int)rec->value.len);
+        break;
+    }
+    gr_produce_response_batch_index_and_error_message *o = &e->out[e->n++];
+    gr_produce_response_batch_index_and_error_message_init(o);
+    o->batch_index = index;
+    size_t n = strlen(msg);
+    char *copy = gr_arena_strdup(&e->req->arena, msg, n);
+    o->batch_index_error_message = copy ? (gr_str){copy, (int32_t)n} : GR_STR_NULL;
+}
+
+/* Kafka's summary of the record errors: INVALID_TIMESTAMP when any is a
+ * timestamp's, else INVALID_RECORD listing the first three. */
+static void record_errors_answer(gr_request *req, const record_errors *e,
+                                 gr_produce_response_partition_produce_response *out)
+{
+    out->record_errors = e->out;
+    out->record_errors_count = e->n;
+    if (e->timestamps) {
+        out->error_code = GR_INVALID_TIMESTAMP;
+        out->error_message =
+            gr_str_from("One or more records have been rejected due to invalid timestamp");
+        return;
+    }
+    out->error_code = GR_INVALID_RECORD;
+    char msg[2048];
+    int k = snprintf(msg, sizeof msg,
+                     "One or more records have been rejected due to %d record errors in total, "
+                     "and only showing the first three errors at most: [",
+                     (int)e->n);
+    for (int32_t i = 0; i < e->n && i < 3 && k > 0 && (size_t)k < sizeof msg; i++) {
+        gr_str m = e->out[i].batch_index_error_message;
+        k += snprintf(msg + k, sizeof msg - (size_t)k,
+                      "%sRecordError(batchIndex=%d, message='%.*s')", i ? ", " : "",
+                      (int)e->out[i].batch_index, m.len > 0 ? (int)m.len : 0, m.ptr ? m.ptr : "");
+    }
+    if (k > 0 && (size_t)k < sizeof msg)
+        snprintf(msg + k, sizeof msg - (size_t)k, "]");
+    char *copy = gr_arena_strdup(&req->arena, msg, strlen(msg));
+    out->error_message = copy ? gr_str_from(copy) : GR_STR_NULL;
+}
+
+/*
+ * The topic's per-record rules (keys on compacted topics, CreateTime
+ * bounds, no producer LogAppendTime). Records are read only when the header
+ * cannot rule a problem out, so the usual batch (recent timestamps, no
+ * lower bound, a delete topic) costs nothing here. A batch whose records
+ * break a rule is first validated whole: a corrupt batch answers for its
+ * corruption, as Kafka checks the batch before its records. Returns
+ * GR_NONE or the partition's error, *out filled.
+ */
+static int16_t check_records(gr_request *req, const gr_partition *p, const uint8_t *batch,
+                             size_t blen, const gr_batch_header *h, int64_t now,
+                             gr_produce_response_partition_produce_response *out)
+{
+    gr_batch_record_policy pol = {
+        .now_ms = now,
+        .create_time = !atomic_load(&p->log_append_time),
+        .before_max_ms = (int64_t)atomic_load(&p->ts_before_max_ms),
+        .after_max_ms = (int64_t)atomic_load(&p->ts_after_max_ms),
+        .require_key = atomic_load(&p->compact),
+    };
+    bool future = pol.after_max_ms < INT64_MAX - now && h->max_timestamp > now + pol.after_max_ms;
+    bool read = pol.require_key || (h->attributes & GR_BATCH_ATTR_LOG_APPEND_TIME) ||
+                (pol.create_time && (pol.before_max_ms != INT64_MAX || future));
+    if (!read)
+        return GR_NONE;
+    int bad = gr_batch_check_records(batch, blen, MAX_UNCOMPRESSED, &pol, NULL, NULL);
+    if (bad <= 0)
+        return GR_NONE; /* unreadable records: the log's validation says why */
+    gr_batch_result br = gr_batch_validate(batch, blen, true, MAX_UNCOMPRESSED, NULL);
+    if (br != GR_BATCH_OK) {
+        out->error_message = gr_str_from(gr_batch_result_str(br));
+        return batch_error(br);
+    }
+    record_errors e = {.req = req, .p = p, .pol = &pol, .cap = bad};
+    e.out = gr_arena_calloc(&req->arena, (size_t)bad, sizeof *e.out);
+    if (!e.out)
+        return GR_UNKNOWN_SERVER_ERROR;
+    gr_batch_check_records(batch, blen, MAX_UNCOMPRESSED, &pol, add_record_error, &e);
+    record_errors_answer(req, &e, out);
+    GR_DEBUG("api", "produce to %s-%d refused: %d records break the topic's rules", p->topic,
+             p->index, bad);
+    return out->error_code;
+}
+
+/*
+ * compression.type other than producer, and a batch in another codec: the
+ * batch is validated whole (the log will then only check its new CRC),
+ * re-encoded into *w and checked again against max.message.bytes, as Kafka
+ * does after recompressing.
+ */
+static int16_t recompress(const gr_partition *p, const uint8_t *batch, size_t blen,
+                          const gr_batch_header *h, gr_writer *w, bool *done,
+                          gr_produce_response_partition_produce_response *out)
+{
+    int codec = atomic_load(&p->compression);
+    *done = false;
+    if (codec == GR_TOPIC_COMPRESSION_PRODUCER || codec == (int)gr_batch_codec(h))
+        return GR_NONE;
+    gr_batch_result br = gr_batch_validate(batch, blen, true, MAX_UNCOMPRESSED, NULL);
+    if (br != GR_BATCH_OK) {
+        out->error_message = gr_str_from(gr_batch_result_str(br));
+        return batch_error(br);
+    }
+    int rc = gr_batch_recompress(batch, blen, (gr_codec)codec, atomic_load(&p->compression_level),
+                                 MAX_UNCOMPRESSED, w);
+    if (rc != GR_OK) {
+        GR_WARN("api", "%s-%d: cannot re-encode a batch as %s: %s", p->topic, p->index,
+                gr_codec_name((gr_codec)codec), gr_err_str(rc));
+        return rc == GR_ERR_NOMEM ? GR_UNKNOWN_SERVER_ERROR : GR_CORRUPT_MESSAGE;
+    }
+    if (w->len > (size_t)atomic_load(&p->max_message_bytes))
+        return GR_MESSAGE_TOO_LARGE;
+    *done = true;
+    return GR_NONE;
 }
 
 static void produce_partition(gr_request *req, int16_t acks, gr_str topic,
@@ -87,38 +315,51 @@ static void produce_partition(gr_request *req, int16_t acks, gr_str topic,
         gr_partition_unref(p);
         return;
     }
-    /* Exactly one batch of magic 2, as Kafka requires from Produce v3 on. */
+    uint8_t *batch = (uint8_t *)in->records.ptr;
+    size_t len = in->records.len > 0 ? (size_t)in->records.len : 0, blen = 0;
+    const char *why = NULL;
     gr_batch_header h;
-    size_t len = in->records.len > 0 ? (size_t)in->records.len : 0;
-    if (len == 0 || gr_batch_parse_header(in->records.ptr, len, &h) != GR_BATCH_OK ||
-        gr_batch_size(&h) != len) {
-        bool bad_magic = len > GR_BATCH_OFF_MAGIC && in->records.ptr[GR_BATCH_OFF_MAGIC] != 2;
-        out->error_code = bad_magic || len < GR_BATCH_HEADER_SIZE ? GR_CORRUPT_MESSAGE
-                                                                 : GR_INVALID_RECORD;
-        out->error_message = gr_str_from(bad_magic ? "only record batches of magic 2 are supported"
-                                                   : "a produce request must carry exactly one "
-                                                     "record batch per partition");
-        gr_partition_unref(p);
-        return;
-    }
-    if (len > (size_t)atomic_load(&p->max_message_bytes)) {
-        out->error_code = GR_MESSAGE_TOO_LARGE;
-        gr_partition_unref(p);
-        return;
-    }
-    if (h.producer_id >= 0 || (h.attributes & GR_BATCH_ATTR_TRANSACTIONAL)) {
-        out->error_code = GR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    gr_writer w;
+    gr_writer_init(&w, 0);
+    bool recompressed = false;
+    int64_t now = wall_ms();
+    if ((err = check_envelope(batch, len, &blen, &why)) != GR_NONE) {
+        /* Kafka's texts: "Produce requests with version 8 must have ...". */
+        char msg[160];
+        if (err == GR_INVALID_RECORD)
+            snprintf(msg, sizeof msg, "Produce requests with version %d %s", req->api_version, why);
+        else
+            snprintf(msg, sizeof msg, "%s", why);
+        char *copy = gr_arena_strdup(&req->arena, msg, strlen(msg));
+        out->error_message = copy ? gr_str_from(copy) : GR_STR_NULL;
+    } else if (gr_batch_parse_header(batch, blen, &h) != GR_BATCH_OK) {
+        err = GR_CORRUPT_MESSAGE; /* cannot happen after the envelope checks */
+    } else if (blen > (size_t)atomic_load(&p->max_message_bytes)) {
+        err = GR_MESSAGE_TOO_LARGE;
+    } else if (h.producer_id >= 0 || (h.attributes & GR_BATCH_ATTR_TRANSACTIONAL)) {
+        err = GR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
         out->error_message =
             gr_str_from("idempotent and transactional produce are not supported yet");
+    } else if ((err = check_records(req, p, batch, blen, &h, now, out)) == GR_NONE) {
+        err = recompress(p, batch, blen, &h, &w, &recompressed, out);
+    }
+    if (err != GR_NONE) {
+        out->error_code = err;
+        gr_writer_free(&w);
         gr_partition_unref(p);
         return;
+    }
+    if (recompressed) {
+        batch = w.p;
+        blen = w.len;
     }
     gr_log_append_result res;
     /* The request owns its frame until it completes: the log rewrites the
-     * batch (offsets, leader epoch) in place. */
-    int rc = gr_log_append(p->log, (uint8_t *)in->records.ptr, len,
-                           atomic_load(&p->leader_epoch), GR_LOG_APPEND_DEEP, MAX_UNCOMPRESSED,
-                           wall_ms(), &res);
+     * batch (offsets, leader epoch) in place. A re-encoded batch was
+     * validated whole before; the log checks its header and CRC. */
+    int rc = gr_log_append(p->log, batch, blen, atomic_load(&p->leader_epoch),
+                           recompressed ? 0 : GR_LOG_APPEND_DEEP, MAX_UNCOMPRESSED, now, &res);
+    gr_writer_free(&w);
     if (rc == GR_LOG_OK) {
         gr_partition_appended(p);
         out->base_offset = res.first_offset;

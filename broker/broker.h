@@ -40,6 +40,8 @@ typedef struct gr_broker {
     struct gr_replica_mgr *replicas;
     /* The group coordinator (coordinator.h); NULL for a standalone broker. */
     struct gr_coordinator *coordinator;
+    /* Incremental fetch sessions (fetch_session.h); NULL: none are made. */
+    struct gr_fetch_sessions *fetch_sessions;
 } gr_broker;
 
 /* The broker's configuration definitions (Kafka's names and defaults). */

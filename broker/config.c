@@ -9,8 +9,20 @@
 
 #include "broker/broker.h"
 #include "common/logging.h"
+#include "common/topic_config.h"
 
 #define INT32_RANGE .min = INT32_MIN, .max = INT32_MAX
+
+/* The broker keys that default topic keys take the topic key's checks. */
+static int check_as(const char *topic_key, const char *v, char *err, size_t errlen)
+{
+    const gr_config_def *def = gr_topic_config_find(topic_key);
+    return def && def->validate ? def->validate(v, err, errlen) : 0;
+}
+static int v_cleanup_policy(const char *v, char *e, size_t n) { return check_as("cleanup.policy", v, e, n); }
+static int v_compression_type(const char *v, char *e, size_t n) { return check_as("compression.type", v, e, n); }
+static int v_gzip_level(const char *v, char *e, size_t n) { return check_as("compression.gzip.level", v, e, n); }
+static int v_timestamp_type(const char *v, char *e, size_t n) { return check_as("message.timestamp.type", v, e, n); }
 
 const gr_config_def gr_broker_config_defs[] = {
     {.name = "node.id", .type = GR_CFG_INT, .dflt = "-1", .min = -1, .max = INT32_MAX,
@@ -60,6 +72,60 @@ const gr_config_def gr_broker_config_defs[] = {
     {.name = "message.max.bytes", .type = GR_CFG_INT, .dflt = "1048588", .min = 0,
      .max = INT32_MAX,
      .doc = "The largest record batch a partition accepts (default of max.message.bytes)."},
+    /* Broker defaults of topic keys (see topic_settings.h), Kafka's names
+     * and defaults. */
+    {.name = "log.retention.minutes", .type = GR_CFG_INT, .dflt = NULL, .min = -1,
+     .max = INT32_MAX, .doc = "How long log segments are kept, in minutes (wins over .hours)."},
+    {.name = "log.roll.ms", .type = GR_CFG_LONG, .dflt = NULL, .min = 1, .max = INT64_MAX,
+     .doc = "Age after which the active segment is rolled (wins over log.roll.hours)."},
+    {.name = "log.roll.hours", .type = GR_CFG_INT, .dflt = "168", .min = 1, .max = INT32_MAX,
+     .doc = "Age in hours after which the active segment is rolled."},
+    {.name = "log.cleanup.policy", .type = GR_CFG_LIST, .dflt = "delete",
+     .doc = "delete, compact or both: the default cleanup.policy.", .validate = v_cleanup_policy},
+    {.name = "compression.type", .type = GR_CFG_STRING, .dflt = "producer",
+     .doc = "The default compression.type: producer, uncompressed, gzip, snappy, lz4, zstd.",
+     .validate = v_compression_type},
+    {.name = "compression.gzip.level", .type = GR_CFG_INT, .dflt = "-1", INT32_RANGE,
+     .doc = "The default gzip level (1-9, -1: the codec's default).", .validate = v_gzip_level},
+    {.name = "compression.lz4.level", .type = GR_CFG_INT, .dflt = "9", .min = 1, .max = 17,
+     .doc = "The default lz4 level."},
+    {.name = "compression.zstd.level", .type = GR_CFG_INT, .dflt = "3", .min = -131072, .max = 22,
+     .doc = "The default zstd level."},
+    {.name = "log.message.timestamp.type", .type = GR_CFG_STRING, .dflt = "CreateTime",
+     .doc = "CreateTime or LogAppendTime: the default message.timestamp.type.",
+     .validate = v_timestamp_type},
+    {.name = "log.message.timestamp.before.max.ms", .type = GR_CFG_LONG,
+     .dflt = "9223372036854775807", .min = 0, .max = INT64_MAX,
+     .doc = "How far in the past a CreateTime timestamp may be."},
+    {.name = "log.message.timestamp.after.max.ms", .type = GR_CFG_LONG, .dflt = "3600000",
+     .min = 0, .max = INT64_MAX, .doc = "How far in the future a CreateTime timestamp may be."},
+    {.name = "log.index.size.max.bytes", .type = GR_CFG_INT, .dflt = "10485760", .min = 4,
+     .max = INT32_MAX, .doc = "The size of a segment's offset index."},
+    {.name = "log.index.interval.bytes", .type = GR_CFG_INT, .dflt = "4096", .min = 0,
+     .max = INT32_MAX, .doc = "Bytes of batches between offset index entries."},
+    {.name = "log.flush.interval.messages", .type = GR_CFG_LONG, .dflt = "9223372036854775807",
+     .min = 1, .max = INT64_MAX, .doc = "Messages appended before a log is fsynced."},
+    {.name = "log.flush.interval.ms", .type = GR_CFG_LONG, .dflt = NULL, .min = 0,
+     .max = INT64_MAX, .doc = "Time before a log is fsynced (default log.flush.scheduler.interval.ms)."},
+    {.name = "log.flush.scheduler.interval.ms", .type = GR_CFG_LONG,
+     .dflt = "9223372036854775807", .min = 0, .max = INT64_MAX,
+     .doc = "The default of log.flush.interval.ms."},
+    {.name = "log.segment.delete.delay.ms", .type = GR_CFG_LONG, .dflt = "60000", .min = 0,
+     .max = INT64_MAX, .doc = "How long a deleted segment file stays before it is unlinked."},
+    {.name = "replica.high.watermark.checkpoint.interval.ms", .type = GR_CFG_LONG,
+     .dflt = "5000", .min = 0, .max = INT64_MAX,
+     .doc = "How often the high watermarks are saved to replication-offset-checkpoint."},
+    {.name = "log.cleaner.backoff.ms", .type = GR_CFG_LONG, .dflt = "15000", .min = 0,
+     .max = INT64_MAX, .doc = "How long the cleaner sleeps when there is nothing to clean."},
+    {.name = "log.cleaner.min.cleanable.ratio", .type = GR_CFG_DOUBLE, .dflt = "0.5", .min = 0,
+     .max = 1, .doc = "The default min.cleanable.dirty.ratio."},
+    {.name = "log.cleaner.min.compaction.lag.ms", .type = GR_CFG_LONG, .dflt = "0", .min = 0,
+     .max = INT64_MAX, .doc = "The default min.compaction.lag.ms."},
+    {.name = "log.cleaner.max.compaction.lag.ms", .type = GR_CFG_LONG,
+     .dflt = "9223372036854775807", .min = 1, .max = INT64_MAX,
+     .doc = "The default max.compaction.lag.ms."},
+    {.name = "log.cleaner.delete.retention.ms", .type = GR_CFG_LONG, .dflt = "86400000", .min = 0,
+     .max = INT64_MAX, .doc = "The default delete.retention.ms."},
     {.name = "offsets.topic.num.partitions", .type = GR_CFG_INT, .dflt = "50", .min = 1,
      .max = INT32_MAX, .doc = "Partitions of __consumer_offsets, created on first use."},
     {.name = "offsets.topic.replication.factor", .type = GR_CFG_INT, .dflt = "3", .min = 1,
@@ -92,6 +158,11 @@ const gr_config_def gr_broker_config_defs[] = {
      .min = 1, .max = INT32_MAX, .doc = "segment.bytes of __transaction_state."},
     {.name = "transaction.state.log.min.isr", .type = GR_CFG_INT, .dflt = "2", .min = 1,
      .max = INT32_MAX, .doc = "min.insync.replicas of __transaction_state."},
+    {.name = "max.incremental.fetch.session.cache.slots", .type = GR_CFG_INT, .dflt = "1000",
+     .min = 0, .max = INT32_MAX, .doc = "The most incremental fetch sessions kept (KIP-227)."},
+    {.name = "min.incremental.fetch.session.eviction.ms", .type = GR_CFG_INT, .dflt = "120000",
+     .min = 0, .max = INT32_MAX,
+     .doc = "The least time an incremental fetch session is kept before it may be evicted."},
     {.name = "log.level", .type = GR_CFG_STRING, .dflt = "info",
      .doc = "debug, info, warn or error."},
 };

@@ -8,12 +8,16 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "broker/api.h"
 #include "broker/broker.h"
 #include "broker/cluster.h"
 #include "broker/coordinator.h"
+#include "broker/fetch_session.h"
 #include "broker/replica.h"
 #include "common/netserver.h"
 #include "common/process.h"
@@ -57,6 +61,21 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     gr_cluster_shutdown(sh->b->cluster, stop_now, sh);
 }
 
+/* The fetch session cache; its ids must not be guessable across restarts,
+ * so its generator is seeded from the kernel (the clock if that fails). */
+static struct gr_fetch_sessions *fetch_sessions_new(const gr_broker *b)
+{
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+        seed = (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid();
+    gr_fetch_sessions *c =
+        gr_fsess_new(gr_config_int(b->config, "max.incremental.fetch.session.cache.slots"),
+                     gr_config_int(b->config, "min.incremental.fetch.session.eviction.ms"), seed);
+    if (!c)
+        GR_ERROR("broker", "out of memory for the fetch session cache");
+    return c;
+}
+
 /* Serves clients until SIGINT or SIGTERM. */
 static int serve(gr_broker *b)
 {
@@ -87,6 +106,7 @@ static int serve(gr_broker *b)
     gr_netserver *server = NULL;
     bool clustered = gr_config_str(b->config, "controller.quorum.voters")[0] != 0;
     if (sig_int && sig_term && event_add(sig_int, NULL) == 0 && event_add(sig_term, NULL) == 0 &&
+        (b->fetch_sessions = fetch_sessions_new(b)) &&
         (!clustered || (b->replicas = gr_replica_new(b))) &&
         (!clustered || (b->coordinator = gr_coordinator_new(b, base))) &&
         (!clustered || (b->cluster = gr_cluster_start(b, base))) &&
@@ -106,6 +126,8 @@ static int serve(gr_broker *b)
     /* After the network threads: no request holds a partition any more. */
     gr_replica_free(b->replicas);
     b->replicas = NULL;
+    gr_fsess_free(b->fetch_sessions);
+    b->fetch_sessions = NULL;
     if (sig_int)
         event_free(sig_int);
     if (sig_term)

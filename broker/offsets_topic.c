@@ -75,7 +75,8 @@ int32_t gr_coordinator_partition(const char *key, size_t len, int32_t nparts)
 
 bool gr_internal_topic(gr_str name)
 {
-    return gr_str_eq(name, GR_OFFSETS_TOPIC) || gr_str_eq(name, GR_TRANSACTION_TOPIC);
+    return gr_str_eq(name, GR_OFFSETS_TOPIC) || gr_str_eq(name, GR_TRANSACTION_TOPIC) ||
+           gr_str_eq(name, GR_SHARE_STATE_TOPIC);
 }
 
 static void add_config(gr_internal_topic_spec *s, const char *name, const char *value)

@@ -30,9 +30,13 @@ int32_t gr_java_string_hash(const char *s, size_t len);
 /* The partition (0 .. nparts-1) coordinating key; nparts must be > 0. */
 int32_t gr_coordinator_partition(const char *key, size_t len, int32_t nparts);
 
-/* Whether name is one of the two internal topics (Metadata flags them
- * is_internal, and they are only ever created as gr_internal_topic_spec
- * says, never with the ordinary topic defaults). */
+#define GR_SHARE_STATE_TOPIC "__share_group_state"
+
+/* Whether name is one of Kafka's internal topics (Topic.INTERNAL_TOPICS:
+ * the two above and the share groups' state): Metadata flags them
+ * is_internal and DeleteRecords refuses them. The two above are only ever
+ * created as gr_internal_topic_spec_for says, never with the ordinary
+ * topic defaults. */
 bool gr_internal_topic(gr_str name);
 
 #define GR_INTERNAL_TOPIC_MAX_CONFIGS 5

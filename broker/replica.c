@@ -14,6 +14,8 @@
 #include "broker/broker.h"
 #include "common/errors.h"
 #include "common/logging.h"
+#include "common/checkpoint.h"
+#include "common/cleaner.h"
 #include "common/logtask.h"
 
 #define SUB "replica"
@@ -21,12 +23,15 @@
  * leaving its deletion to the last reader. */
 #define REMOVE_WAIT_MS 2000
 #define PARTITION_METADATA "partition.metadata"
+/* Kafka's name; one per partition directory here (see checkpoint.h). */
+#define HW_CHECKPOINT "replication-offset-checkpoint"
 
 typedef struct {
     char name[256];
     gr_uuid id;
     int32_t nparts;       /* partition ids are [0, nparts) */
     gr_partition **parts; /* NULL: no replica of it on this broker */
+    gr_topic_settings settings; /* as of the sync that built the table */
 } rtopic;
 
 typedef struct {
@@ -37,9 +42,10 @@ typedef struct {
 struct gr_replica_mgr {
     gr_broker *b;
     char dir[4096];
-    gr_log_config log_cfg;
-    int32_t default_max_message_bytes; /* message.max.bytes */
     gr_logtask *task;
+    gr_cleaner *cleaner; /* compacts the logs whose cleanup.policy has compact */
+    int64_t hw_interval_ms;   /* replica.high.watermark.checkpoint.interval.ms */
+    int64_t hw_written_ms;    /* when the checkpoints were last written */
     pthread_rwlock_t lock; /* guards cur (the pointer, not the table) */
     table *cur;
     atomic_int waiting;
@@ -85,6 +91,51 @@ static void remove_dir(const char *dir)
         GR_WARN(SUB, "cannot remove %s: %s", dir, strerror(errno));
 }
 
+/* Writes the high watermark checkpoint when the high watermark moved since
+ * the last one (main loop, or the thread closing the partition). */
+static void hw_checkpoint(gr_partition *p)
+{
+    int64_t hw = atomic_load(&p->hw);
+    if (hw == p->hw_checkpointed)
+        return;
+    char path[4352];
+    snprintf(path, sizeof path, "%s/" HW_CHECKPOINT, p->dir);
+    if (gr_checkpoint_write_offset(path, p->topic, p->index, hw) != 0)
+        GR_WARN(SUB, "%s-%d: cannot write %s: %s", p->topic, p->index, path, strerror(errno));
+    else
+        p->hw_checkpointed = hw;
+}
+
+/* The high watermark a replica starts with: its checkpoint, within the
+ * log's offsets (a log cut by recovery may now end below it), else the log
+ * start. */
+static int64_t hw_restore(gr_partition *p)
+{
+    char path[4352];
+    snprintf(path, sizeof path, "%s/" HW_CHECKPOINT, p->dir);
+    int64_t start = gr_log_start_offset(p->log), end = gr_log_end_offset(p->log), hw = start;
+    int rc = gr_checkpoint_read_offset(path, p->topic, p->index, &hw);
+    if (rc != GR_CHECKPOINT_OK) {
+        if (rc != GR_CHECKPOINT_ABSENT)
+            GR_WARN(SUB, "%s-%d: ignoring an unreadable %s", p->topic, p->index, path);
+        hw = start;
+    }
+    p->hw_checkpointed = rc == GR_CHECKPOINT_OK ? hw : -1;
+    return hw < start ? start : hw > end ? end : hw;
+}
+
+void gr_replica_checkpoint_hw(gr_replica_mgr *m, int64_t now_ms)
+{
+    if (!m || now_ms - m->hw_written_ms < m->hw_interval_ms)
+        return;
+    m->hw_written_ms = now_ms;
+    /* The main loop is the only writer of cur: no lock to read it here. */
+    for (size_t i = 0; m->cur && i < m->cur->n; i++)
+        for (int32_t k = 0; k < m->cur->topics[i].nparts; k++)
+            if (m->cur->topics[i].parts[k])
+                hw_checkpoint(m->cur->topics[i].parts[k]);
+}
+
 void gr_partition_unref(gr_partition *p)
 {
     if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
@@ -95,6 +146,7 @@ void gr_partition_unref(gr_partition *p)
         remove_dir(p->dir);
         GR_INFO(SUB, "deleted partition %s-%d", p->topic, p->index);
     } else {
+        hw_checkpoint(p);
         gr_log_close(p->log, wall_ms());
     }
     free(p);
@@ -209,22 +261,30 @@ static gr_partition *open_partition(gr_replica_mgr *m, const rtopic *t, int32_t 
     atomic_init(&p->leader_epoch, -1);
     atomic_init(&p->isr_only_self, false);
     atomic_init(&p->isr_size, 0);
-    atomic_init(&p->max_message_bytes, m->default_max_message_bytes);
+    atomic_init(&p->max_message_bytes, t->settings.max_message_bytes);
+    atomic_init(&p->compression, t->settings.compression);
+    atomic_init(&p->compression_level, t->settings.compression_level);
+    atomic_init(&p->ts_before_max_ms, t->settings.ts_before_max_ms);
+    atomic_init(&p->ts_after_max_ms, t->settings.ts_after_max_ms);
+    atomic_init(&p->compact, t->settings.compact);
+    atomic_init(&p->log_append_time, t->settings.log.log_append_time);
+    memcpy(&p->settings, &t->settings, sizeof p->settings); /* padding too: see apply_settings */
     if (claim_dir(p->dir, &t->id) != 0) {
         free(p);
         return NULL;
     }
-    int rc = gr_log_open(&p->log, m->dir, t->name, index, &m->log_cfg, wall_ms());
+    int rc = gr_log_open(&p->log, m->dir, t->name, index, &t->settings.log, wall_ms());
     if (rc != GR_LOG_OK) {
         GR_ERROR(SUB, "cannot open the log of %s-%d: %s", t->name, index, gr_log_err_str(rc));
         free(p);
         return NULL;
     }
-    /* Without a high watermark checkpoint, a restarted replica starts from
-     * the log start; a sole in-sync leader moves it to the log end below. */
-    atomic_init(&p->hw, gr_log_start_offset(p->log));
+    /* A sole in-sync leader moves it on to the log end below. */
+    atomic_init(&p->hw, hw_restore(p));
     if (gr_logtask_add(m->task, p->log, hw_for_retention, p) != 0)
         GR_WARN(SUB, "%s-%d: out of memory adding it to retention", t->name, index);
+    if (t->settings.compact && gr_cleaner_add(m->cleaner, p->log, &t->settings.cleaner) != 0)
+        GR_WARN(SUB, "%s-%d: out of memory adding it to the cleaner", t->name, index);
     GR_INFO(SUB, "opened partition %s-%d (log end offset %lld)", t->name, index,
             (long long)gr_log_end_offset(p->log));
     return p;
@@ -269,25 +329,41 @@ static bool has_id(const gr_metadata_ids *ids, int32_t id)
     return false;
 }
 
-static int32_t topic_max_message_bytes(gr_replica_mgr *m, const gr_metadata_image *img,
-                                       gr_str name)
+/* A topic's settings changed (main loop): the produce path reads the
+ * atomics, the log and the cleaner get their parts. */
+static void apply_settings(gr_replica_mgr *m, gr_partition *p, const gr_topic_settings *s)
 {
-    gr_str v = gr_metadata_config(img, GR_METADATA_RESOURCE_TOPIC, name, "max.message.bytes");
-    if (v.len > 0 && v.len < 32) {
-        char buf[32];
-        memcpy(buf, v.ptr, (size_t)v.len);
-        buf[v.len] = 0;
-        char *end;
-        long long x = strtoll(buf, &end, 10);
-        if (*end == 0 && x >= 0 && x <= INT32_MAX)
-            return (int32_t)x;
-    }
-    return m->default_max_message_bytes;
+    if (memcmp(&p->settings, s, sizeof *s) == 0)
+        return;
+    bool retention = s->log.retention_ms != p->settings.log.retention_ms ||
+                     s->log.retention_bytes != p->settings.log.retention_bytes;
+    atomic_store(&p->max_message_bytes, s->max_message_bytes);
+    atomic_store(&p->compression, s->compression);
+    atomic_store(&p->compression_level, s->compression_level);
+    atomic_store(&p->ts_before_max_ms, s->ts_before_max_ms);
+    atomic_store(&p->ts_after_max_ms, s->ts_after_max_ms);
+    atomic_store(&p->compact, s->compact);
+    atomic_store(&p->log_append_time, s->log.log_append_time);
+    gr_log_set_config(p->log, &s->log);
+    if (!s->compact)
+        gr_cleaner_remove(m->cleaner, p->log);
+    else if (gr_cleaner_add(m->cleaner, p->log, &s->cleaner) != 0)
+        GR_WARN(SUB, "%s-%d: out of memory adding it to the cleaner", p->topic, p->index);
+    memcpy(&p->settings, s, sizeof *s); /* padding too: the next memcmp compares it */
+    GR_INFO(SUB, "%s-%d: configuration changed (cleanup %s%s%s, retention.ms %lld, "
+            "retention.bytes %lld, segment.bytes %lld, max.message.bytes %d)",
+            p->topic, p->index, s->compact ? "compact" : "", s->compact && s->delete_ ? "," : "",
+            s->delete_ ? "delete" : "", (long long)s->log.retention_ms,
+            (long long)s->log.retention_bytes, (long long)s->log.segment_bytes,
+            s->max_message_bytes);
+    /* A shorter retention is worth applying now rather than at the next
+     * periodic pass. */
+    if (retention)
+        gr_logtask_run_now(m->task);
 }
 
 /* Leadership and ISR from the image (main loop). */
-static void apply_state(gr_partition *p, const gr_metadata_partition *mp, int32_t self,
-                        int32_t max_bytes)
+static void apply_state(gr_partition *p, const gr_metadata_partition *mp, int32_t self)
 {
     bool leader = mp->leader == self;
     bool only_self = mp->isr.count == 1 && mp->isr.ids[0] == self;
@@ -299,7 +375,6 @@ static void apply_state(gr_partition *p, const gr_metadata_partition *mp, int32_
     atomic_store(&p->leader_epoch, mp->leader_epoch);
     atomic_store(&p->isr_size, mp->isr.count);
     atomic_store(&p->isr_only_self, only_self);
-    atomic_store(&p->max_message_bytes, max_bytes);
     if (leader && only_self && hw_advance(p, gr_log_end_offset(p->log)))
         changed = true;
     atomic_store(&p->leader, leader);
@@ -310,7 +385,6 @@ static void apply_state(gr_partition *p, const gr_metadata_partition *mp, int32_
 typedef struct {
     rtopic *t;
     const gr_metadata_partition *mp;
-    int32_t max_bytes;
 } to_open;
 
 /*
@@ -350,7 +424,7 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
             goto oom;
         t->nparts = nparts;
         nt->n++;
-        int32_t max_bytes = topic_max_message_bytes(m, img, mt->name);
+        gr_topic_settings_from_image(&t->settings, img, mt->name, self, m->b->config);
         for (int32_t k = 0; k < mt->partition_count; k++) {
             const gr_metadata_partition *mp = &mt->partitions[k];
             if (mp->id < 0 || !has_id(&mp->replicas, self))
@@ -358,7 +432,8 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
             gr_partition *p = table_find(old, &t->id, mp->id);
             if (p) {
                 atomic_fetch_add(&p->refs, 1);
-                apply_state(p, mp, self, max_bytes);
+                apply_settings(m, p, &t->settings);
+                apply_state(p, mp, self);
                 t->parts[mp->id] = p;
                 continue;
             }
@@ -370,7 +445,7 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
                 opens = no;
                 cap = nc;
             }
-            opens[nopens++] = (to_open){t, mp, max_bytes};
+            opens[nopens++] = (to_open){t, mp};
         }
     }
 
@@ -384,6 +459,7 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
             if (!p || table_holds(nt, p))
                 continue;
             gr_logtask_remove(m->task, p->log);
+            gr_cleaner_remove(m->cleaner, p->log);
             atomic_store(&p->leader, false);
             p->deleted = true;
             notify(p); /* waiting readers find it gone and answer now */
@@ -409,7 +485,7 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
         gr_partition *p = open_partition(m, opens[i].t, opens[i].mp->id);
         if (!p)
             continue; /* logged; clients get NOT_LEADER_OR_FOLLOWER; retried next sync */
-        apply_state(p, opens[i].mp, self, opens[i].max_bytes);
+        apply_state(p, opens[i].mp, self);
         pthread_rwlock_wrlock(&m->lock);
         opens[i].t->parts[opens[i].mp->id] = p;
         pthread_rwlock_unlock(&m->lock);
@@ -479,20 +555,14 @@ gr_replica_mgr *gr_replica_new(gr_broker *b)
         return NULL;
     m->b = b;
     gr_broker_first_log_dir(b, m->dir, sizeof m->dir);
-    gr_log_config_defaults(&m->log_cfg);
     gr_config *c = b->config;
-    m->log_cfg.segment_bytes = gr_config_int(c, "log.segment.bytes");
-    /* log.retention.ms wins over log.retention.hours when set, as in Kafka. */
-    int64_t ret_ms = gr_config_is_set(c, "log.retention.ms")
-                         ? gr_config_long(c, "log.retention.ms")
-                         : (int64_t)gr_config_int(c, "log.retention.hours") * 3600000;
-    m->log_cfg.retention_ms = ret_ms;
-    m->log_cfg.retention_bytes = gr_config_long(c, "log.retention.bytes");
-    m->default_max_message_bytes = gr_config_int(c, "message.max.bytes");
+    m->hw_interval_ms = gr_config_long(c, "replica.high.watermark.checkpoint.interval.ms");
     pthread_rwlock_init(&m->lock, NULL);
     m->task = gr_logtask_start(gr_config_long(c, "log.retention.check.interval.ms"), 1000);
-    if (!m->task) {
-        GR_ERROR(SUB, "cannot start the log maintenance thread");
+    m->cleaner = m->task ? gr_cleaner_start(gr_config_long(c, "log.cleaner.backoff.ms")) : NULL;
+    if (!m->cleaner) {
+        GR_ERROR(SUB, "cannot start the log maintenance and cleaner threads");
+        gr_logtask_stop(m->task);
         pthread_rwlock_destroy(&m->lock);
         free(m);
         return NULL;
@@ -523,7 +593,45 @@ void gr_replica_free(gr_replica_mgr *m)
     if (!m)
         return;
     gr_logtask_stop(m->task);
+    gr_cleaner_stop(m->cleaner);
     table_free(m->cur); /* the last references: every log is closed cleanly */
     pthread_rwlock_destroy(&m->lock);
     free(m);
+}
+
+int gr_replica_list(gr_replica_mgr *m, gr_partition ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!m)
+        return 0;
+    pthread_rwlock_rdlock(&m->lock);
+    const table *tb = m->cur;
+    size_t count = 0;
+    for (size_t i = 0; tb && i < tb->n; i++)
+        for (int32_t k = 0; k < tb->topics[i].nparts; k++)
+            count += tb->topics[i].parts[k] != NULL;
+    gr_partition **ps = count ? malloc(count * sizeof *ps) : NULL;
+    if (count && !ps) {
+        pthread_rwlock_unlock(&m->lock);
+        return -1;
+    }
+    for (size_t i = 0; tb && i < tb->n; i++)
+        for (int32_t k = 0; k < tb->topics[i].nparts; k++) {
+            gr_partition *p = tb->topics[i].parts[k];
+            if (p) {
+                atomic_fetch_add(&p->refs, 1);
+                ps[(*n)++] = p;
+            }
+        }
+    pthread_rwlock_unlock(&m->lock);
+    *out = ps;
+    return 0;
+}
+
+void gr_replica_list_free(gr_partition **ps, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        gr_partition_unref(ps[i]);
+    free(ps);
 }

@@ -16,11 +16,22 @@
  * (and its log) lives until the last reference is dropped, so a fetch
  * whose file range is still being sent survives a topic deletion.
  *
+ * Topic configs. Each sync resolves every topic's effective settings
+ * (topic_settings.h: the topic's keys, else the broker's defaults, else
+ * Kafka's) and applies those that changed to its live partitions at once:
+ * the log's configuration (gr_log_set_config), the cleaner (a log is
+ * compacted while its cleanup.policy has compact), and the values the
+ * produce path reads. A shorter retention triggers a retention pass.
+ *
  * High watermark. There is no follower replication yet. When the ISR is
  * exactly [this broker] the high watermark is the log end offset (updated
  * after every append); with any other ISR it does not advance (acks=all
  * produce answers NOT_ENOUGH_REPLICAS_AFTER_APPEND; see api_produce.c).
- * Replication will move it from follower fetch positions.
+ * Replication will move it from follower fetch positions. The high
+ * watermark is checkpointed (replication-offset-checkpoint, Kafka's text
+ * format, one per partition directory) at most every
+ * replica.high.watermark.checkpoint.interval.ms and at a clean close, and
+ * a replica starts from its checkpoint rather than from the log start.
  */
 #ifndef GR_BROKER_REPLICA_H
 #define GR_BROKER_REPLICA_H
@@ -32,6 +43,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/metadata.h"
+#include "broker/topic_settings.h"
 
 struct gr_broker;
 typedef struct gr_replica_mgr gr_replica_mgr;
@@ -48,7 +60,16 @@ typedef struct gr_partition {
     atomic_bool isr_only_self;   /* ISR == [this broker]: HW follows the log end */
     atomic_int isr_size;
     atomic_llong hw;             /* high watermark */
+    /* What the produce path reads of the topic's settings. */
     atomic_int max_message_bytes; /* max.message.bytes */
+    atomic_int compression;       /* compression.type: a gr_codec, or GR_TOPIC_COMPRESSION_PRODUCER */
+    atomic_int compression_level;
+    atomic_llong ts_before_max_ms; /* message.timestamp.before.max.ms */
+    atomic_llong ts_after_max_ms;  /* message.timestamp.after.max.ms */
+    atomic_bool compact;           /* cleanup.policy has compact: records need keys */
+    atomic_bool log_append_time;   /* message.timestamp.type=LogAppendTime */
+    gr_topic_settings settings;    /* the whole of them (main loop only) */
+    int64_t hw_checkpointed;       /* the high watermark last checkpointed; -1: none */
     atomic_int refs;
     bool deleted; /* its topic is gone: delete the files after the last reference */
     gr_replica_mgr *mgr; /* for the wait hook */
@@ -71,6 +92,19 @@ gr_partition *gr_replica_get(gr_replica_mgr *m, gr_str topic, int32_t index, int
 gr_partition *gr_replica_get_by_id(gr_replica_mgr *m, const gr_uuid *topic_id, int32_t index,
                                    int16_t *err);
 void gr_partition_unref(gr_partition *p);
+
+/* Every partition replica held now (any thread), for answers about all of
+ * them (DescribeLogDirs): *out gets a malloc'd array of *n counted
+ * references, grouped by topic, each topic's in partition order. Returns 0,
+ * or -1 on allocation failure (nothing held, *n 0). Drop them all with
+ * gr_replica_list_free. */
+int gr_replica_list(gr_replica_mgr *m, gr_partition ***out, size_t *n);
+void gr_replica_list_free(gr_partition **ps, size_t n);
+
+/* Writes the high watermark checkpoints of the partitions whose high
+ * watermark moved, when the checkpoint interval has passed since the last
+ * time (main loop; the broker's periodic timer calls it). */
+void gr_replica_checkpoint_hw(gr_replica_mgr *m, int64_t now_ms);
 
 /* After an append on the leader: advances the high watermark when the ISR
  * is this broker alone. Returns the high watermark. */

@@ -506,3 +506,89 @@ int gr_batch_build(gr_writer *w, const gr_batch_spec *spec, const gr_record_spec
         w->len = start; /* leave nothing half-built behind */
     return rc;
 }
+
+/* ---- per-record policy ---- */
+
+/* Kafka's check, in its wrapping long arithmetic:
+ * now - ts > before || -(now - ts) > after. */
+static bool ts_out_of_range(int64_t ts, const gr_batch_record_policy *pol)
+{
+    int64_t diff = sub_wrap(pol->now_ms, ts);
+    return diff > pol->before_max_ms || sub_wrap(0, diff) > pol->after_max_ms;
+}
+
+int gr_batch_check_records(const uint8_t *p, size_t len, size_t max_uncompressed,
+                           const gr_batch_record_policy *policy, gr_batch_record_error_fn fn,
+                           void *ctx)
+{
+    gr_record_iter it;
+    if (gr_record_iter_init(&it, p, len, max_uncompressed) != GR_BATCH_OK) {
+        gr_record_iter_free(&it);
+        return -1;
+    }
+    bool lat = it.h.attributes & GR_BATCH_ATTR_LOG_APPEND_TIME;
+    int bad = 0, rc;
+    gr_record rec;
+    for (int32_t i = 0; (rc = gr_record_iter_next(&it, &rec, NULL)) == 1; i++) {
+        int64_t ts = lat ? it.h.max_timestamp : add_wrap(it.h.base_timestamp, rec.timestamp_delta);
+        int64_t offset = add_wrap(it.h.base_offset, rec.offset_delta);
+        gr_batch_record_problem problem;
+        if (policy->require_key && rec.key.len < 0)
+            problem = GR_BATCH_REC_NO_KEY;
+        else if (policy->create_time && ts != -1)
+            if (ts_out_of_range(ts, policy))
+                problem = GR_BATCH_REC_TS_OUT_OF_RANGE;
+            else
+                continue;
+        else if (lat)
+            problem = GR_BATCH_REC_LOG_APPEND_TIME;
+        else
+            continue;
+        bad++;
+        if (fn)
+            fn(ctx, i, problem, ts, offset, &rec);
+    }
+    gr_record_iter_free(&it);
+    return rc < 0 ? -1 : bad;
+}
+
+/* ---- re-encoding ---- */
+
+int gr_batch_recompress(const uint8_t *p, size_t len, gr_codec to, int level,
+                        size_t max_uncompressed, gr_writer *w)
+{
+    gr_batch_header h;
+    if (!gr_writer_ok(w))
+        return w->err;
+    if ((unsigned)to > GR_CODEC_ZSTD ||
+        gr_batch_validate(p, len, false, max_uncompressed, &h) != GR_BATCH_OK)
+        return GR_ERR_MALFORMED;
+    const uint8_t *recs = p + GR_BATCH_HEADER_SIZE;
+    size_t nrecs = len - GR_BATCH_HEADER_SIZE;
+    uint8_t *plain = NULL;
+    if (gr_batch_codec(&h) != GR_CODEC_NONE) {
+        int rc = gr_decompress(gr_batch_codec(&h), recs, nrecs, max_uncompressed, &plain, &nrecs);
+        if (rc != GR_OK)
+            return rc == GR_ERR_NOMEM ? GR_ERR_NOMEM : GR_ERR_MALFORMED;
+        recs = plain;
+    }
+    size_t start = w->len;
+    gr_write_raw(w, p, GR_BATCH_HEADER_SIZE);
+    int rc = gr_writer_ok(w) ? GR_OK : w->err;
+    if (rc == GR_OK) {
+        uint8_t *attrs = w->p + start + GR_BATCH_OFF_ATTRIBUTES + 1; /* the low byte */
+        *attrs = (uint8_t)((*attrs & ~GR_BATCH_ATTR_CODEC_MASK) | to);
+        if (to == GR_CODEC_NONE)
+            gr_write_raw(w, recs, nrecs);
+        else
+            rc = gr_compress(to, level, recs, nrecs, w);
+    }
+    if (rc == GR_OK && !gr_writer_ok(w))
+        rc = w->err;
+    if (rc == GR_OK)
+        rc = finish_batch(w, start);
+    if (rc != GR_OK && w->len > start)
+        w->len = start;
+    free(plain);
+    return rc;
+}

@@ -1,6 +1,8 @@
 /*
  * batch.h - Kafka record batches (magic 2): parsing, validation, the header
- * rewrites a leader makes on append, record iteration and building.
+ * rewrites a leader makes on append, record iteration and building, the
+ * per-record checks a topic's settings ask for (timestamps, keys), and the
+ * re-encoding of a batch with another codec (compression.type).
  *
  * A record batch on the wire and on disk:
  *
@@ -155,6 +157,49 @@ gr_batch_result gr_record_iter_init(gr_record_iter *it, const uint8_t *batch, si
 /* 1 and *rec filled, 0 at the end, or -1 (a gr_batch_result is in *err). */
 int gr_record_iter_next(gr_record_iter *it, gr_record *rec, gr_batch_result *err);
 void gr_record_iter_free(gr_record_iter *it);
+
+/* ---- per-record policy (a leader's produce checks) ---- */
+
+/* What a topic asks of each record beyond its well-formedness, as Kafka's
+ * LogValidator checks it. */
+typedef struct {
+    int64_t now_ms;
+    bool create_time;    /* message.timestamp.type=CreateTime */
+    int64_t before_max_ms; /* message.timestamp.before.max.ms */
+    int64_t after_max_ms;  /* message.timestamp.after.max.ms */
+    bool require_key;    /* cleanup.policy has compact */
+} gr_batch_record_policy;
+
+typedef enum {
+    GR_BATCH_REC_NO_KEY,          /* a compacted topic's record without a key (INVALID_RECORD) */
+    GR_BATCH_REC_TS_OUT_OF_RANGE, /* CreateTime outside [now - before, now + after] (INVALID_TIMESTAMP) */
+    GR_BATCH_REC_LOG_APPEND_TIME, /* the producer set LogAppendTime (INVALID_TIMESTAMP) */
+} gr_batch_record_problem;
+
+/* One refused record: its index in the batch, its timestamp and offset as
+ * the producer sent them, and the record itself. */
+typedef void (*gr_batch_record_error_fn)(void *ctx, int32_t index, gr_batch_record_problem problem,
+                                         int64_t timestamp, int64_t offset, const gr_record *rec);
+
+/* Checks every record of a batch against policy, at most one problem per
+ * record (a missing key first, as Kafka), calling fn for each. Returns the
+ * number of records refused, or -1 when the records cannot be read (the
+ * batch's own validation reports why). A record's timestamp is the batch's
+ * max timestamp when the batch says LogAppendTime, as Kafka reads it. */
+int gr_batch_check_records(const uint8_t *p, size_t len, size_t max_uncompressed,
+                           const gr_batch_record_policy *policy, gr_batch_record_error_fn fn,
+                           void *ctx);
+
+/* Re-encodes one batch with another codec: the records section is
+ * decompressed and compressed again with `to` at `level` (-1: the codec's
+ * default), the codec bits change, the batch length and the CRC are
+ * recomputed; every other header field and every record byte stay. The
+ * input must be a whole batch with a valid header and CRC. Appends the new
+ * batch to w. GR_OK, GR_ERR_MALFORMED (invalid input, a codec it cannot
+ * decode within max_uncompressed) or GR_ERR_NOMEM; on failure nothing is
+ * appended. */
+int gr_batch_recompress(const uint8_t *p, size_t len, gr_codec to, int level,
+                        size_t max_uncompressed, gr_writer *w);
 
 /* ---- building ---- */
 

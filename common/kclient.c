@@ -295,9 +295,8 @@ static int write_req(gr_kclient *c, kreq *r)
     return 0;
 }
 
-/* Builds the frame of a request: size, header, body. */
-static int build_frame(gr_kclient *c, int16_t key, int16_t version, int32_t corr, const void *msg,
-                       uint8_t **frame, size_t *len)
+int gr_kclient_encode_frame(int16_t key, int16_t version, int32_t corr, const char *client_id,
+                            const void *msg, uint8_t **frame, size_t *len)
 {
     gr_writer w;
     gr_writer_init(&w, 128);
@@ -307,7 +306,7 @@ static int build_frame(gr_kclient *c, int16_t key, int16_t version, int32_t corr
     h.request_api_key = key;
     h.request_api_version = version;
     h.correlation_id = corr;
-    h.client_id = gr_str_from(c->client_id);
+    h.client_id = gr_str_from(client_id);
     int rc = gr_request_header_encode(&h, gr_request_header_version(key, version), &w);
     if (rc == GR_OK)
         rc = gr_request_encode(key, version, msg, &w);
@@ -343,7 +342,7 @@ static int send_handshake(gr_kclient *c)
     gr_api_versions_request_init(&req);
     req.client_software_name = gr_str_from("gregor");
     req.client_software_version = gr_str_from(GR_VERSION);
-    int rc = build_frame(c, r->key, r->version, r->corr, &req, &r->frame, &r->frame_len);
+    int rc = gr_kclient_encode_frame(r->key, r->version, r->corr, c->client_id, &req, &r->frame, &r->frame_len);
     if (rc == GR_OK && write_req(c, r) != 0)
         rc = GR_ERR_NOMEM;
     if (rc != GR_OK)
@@ -735,7 +734,7 @@ int gr_kclient_send(gr_kclient *c, int16_t api_key, int16_t version, const void 
     r->cb = cb;
     r->arg = arg;
     r->corr = (int32_t)(c->next_corr++ & INT32_MAX);
-    int rc = build_frame(c, api_key, version, r->corr, msg, &r->frame, &r->frame_len);
+    int rc = gr_kclient_encode_frame(api_key, version, r->corr, c->client_id, msg, &r->frame, &r->frame_len);
     if (rc != GR_OK) {
         free(r);
         return rc;

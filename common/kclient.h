@@ -125,6 +125,17 @@ int gr_kclient_connect(gr_kclient *c, int timeout_ms, gr_kclient_cb cb, void *ar
  */
 int16_t gr_kclient_version(gr_kclient *c, int16_t api_key, int16_t max_wanted);
 
+/*
+ * The frame of one request (int32 size, request header, msg encoded at
+ * version), as gr_kclient_send writes it, for a caller that writes requests
+ * on a connection of its own: a Produce with acks=0 gets no response, which
+ * a gr_kclient, matching every request to one, cannot send. *frame is
+ * malloc'ed (the caller frees it). client_id may be NULL. Returns 0 or a
+ * GR_ERR_* (GR_ERR_MALFORMED if msg cannot be encoded, GR_ERR_NOMEM).
+ */
+int gr_kclient_encode_frame(int16_t key, int16_t version, int32_t corr, const char *client_id,
+                            const void *msg, uint8_t **frame, size_t *len);
+
 /* Connected and negotiated. */
 bool gr_kclient_connected(const gr_kclient *c);
 

@@ -321,25 +321,34 @@ int32_t gr_log_latest_epoch(gr_log *log)
     return e;
 }
 
+void gr_log_epochs_end_offset(const gr_log_epoch_entry *epochs, size_t n, int32_t epoch,
+                              int64_t log_end, int32_t *out_epoch, int64_t *out_end)
+{
+    *out_epoch = -1;
+    *out_end = -1;
+    if (epoch < 0 || n == 0)
+        return;
+    if (epoch == epochs[n - 1].epoch) {
+        *out_epoch = epoch;
+        *out_end = log_end;
+        return;
+    }
+    size_t higher = 0;
+    while (higher < n && epochs[higher].epoch <= epoch)
+        higher++;
+    if (higher < n) {
+        /* Older than every known epoch: the first one's start, under the
+         * epoch asked for, so that a follower truncates somewhere. */
+        *out_end = epochs[higher].start_offset;
+        *out_epoch = higher == 0 ? epoch : epochs[higher - 1].epoch;
+    }
+}
+
 void gr_log_epoch_end_offset(gr_log *log, int32_t epoch, int32_t *out_epoch, int64_t *out_end)
 {
     pthread_mutex_lock(&log->mu);
-    *out_epoch = -1;
-    *out_end = -1;
-    if (epoch >= 0 && log->nepochs > 0) {
-        if (epoch == log->epochs[log->nepochs - 1].epoch) {
-            *out_epoch = epoch;
-            *out_end = end_offset(log);
-        } else {
-            size_t higher = 0;
-            while (higher < log->nepochs && log->epochs[higher].epoch <= epoch)
-                higher++;
-            if (higher < log->nepochs) {
-                *out_end = log->epochs[higher].start_offset;
-                *out_epoch = higher == 0 ? epoch : log->epochs[higher - 1].epoch;
-            }
-        }
-    }
+    gr_log_epochs_end_offset(log->epochs, log->nepochs, epoch, end_offset(log), out_epoch,
+                             out_end);
     pthread_mutex_unlock(&log->mu);
 }
 
@@ -351,6 +360,20 @@ size_t gr_log_epochs(gr_log *log, gr_log_epoch_entry *out, size_t max)
         out[i] = log->epochs[i];
     pthread_mutex_unlock(&log->mu);
     return n;
+}
+
+gr_log_epoch_entry *gr_log_epochs_copy(gr_log *log, size_t extra, size_t *n)
+{
+    pthread_mutex_lock(&log->mu);
+    size_t count = log->nepochs;
+    gr_log_epoch_entry *e = NULL;
+    if (extra <= SIZE_MAX / sizeof *e - count - 1)
+        e = malloc((count + extra + 1) * sizeof *e);
+    if (e && count)
+        memcpy(e, log->epochs, count * sizeof *e);
+    pthread_mutex_unlock(&log->mu);
+    *n = e ? count : 0;
+    return e;
 }
 
 /* ---- deletion ---- */

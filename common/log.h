@@ -227,8 +227,16 @@ int32_t gr_log_latest_epoch(gr_log *log); /* -1 when none */
  * offset; for an older one, the start offset of the next higher epoch and
  * the largest known epoch <= requested; (-1, -1) when unknown. */
 void gr_log_epoch_end_offset(gr_log *log, int32_t epoch, int32_t *out_epoch, int64_t *end_offset);
+/* The same answer computed over a copy of the cache (epochs ascending, n of
+ * them) and a log end offset: for callers that add to what the log knows
+ * (a new leader's epoch that has no records yet). */
+void gr_log_epochs_end_offset(const gr_log_epoch_entry *epochs, size_t n, int32_t epoch,
+                              int64_t log_end, int32_t *out_epoch, int64_t *out_end);
 /* Copies up to max entries; returns how many exist. */
 size_t gr_log_epochs(gr_log *log, gr_log_epoch_entry *out, size_t max);
+/* A malloc'd copy of the whole cache, with room for `extra` more entries
+ * after it; *n gets the count. NULL on allocation failure. */
+gr_log_epoch_entry *gr_log_epochs_copy(gr_log *log, size_t extra, size_t *n);
 
 /* ---- for the cleaner ---- */
 

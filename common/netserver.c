@@ -12,12 +12,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/api_versions.h"
@@ -554,10 +556,41 @@ static void handoff_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* At shutdown the loop stops with answers possibly still queued (waiting
+ * fetches are answered just before the network threads stop). Writes what
+ * each connection has queued, within a shared deadline, so a client gets
+ * the answer rather than a reset connection. */
+static void flush_on_exit(worker *w, int64_t budget_ms)
+{
+    int64_t deadline = mono_ms() + budget_ms;
+    for (conn *c = w->conns; c; c = c->next) {
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        while (fd >= 0 && evbuffer_get_length(out) > 0) {
+            int64_t left = deadline - mono_ms();
+            if (left <= 0)
+                return;
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            if (poll(&pfd, 1, (int)left) <= 0 || !(pfd.revents & POLLOUT))
+                break;
+            if (evbuffer_write(out, fd) < 0 && errno != EAGAIN && errno != EINTR)
+                break;
+        }
+    }
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     event_base_dispatch(w->base);
+    flush_on_exit(w, 1000);
     while (w->conns)
         conn_free(w->conns);
     return NULL;

@@ -12,7 +12,13 @@
  *
  * The broker answers Metadata and DescribeCluster itself and forwards the
  * admin APIs (CreateTopics, DescribeConfigs, DescribeQuorum, ...) to the
- * active controller, so one address is all the tool needs.
+ * active controller, so one address is all the tool needs. The exceptions
+ * are DescribeLogDirs (each broker answers only for its own disks, so
+ * `log-dirs describe` asks every broker the Metadata lists, at the address
+ * it advertises, as kafka-log-dirs.sh does) and the group commands, as in
+ * Kafka: a group's requests go to its coordinator (found with
+ * FindCoordinator), ListGroups to every broker, and ListOffsets to each
+ * partition's leader.
  *
  * Exit status: 0 on success, 1 when the cluster answered with an error or
  * could not be reached (the Kafka error name and a sentence go to stderr),
@@ -104,8 +110,9 @@ static const option options[] = {
     {"if-not-exists", 0, NULL, O_IF_NOT_EXISTS, "succeed if the topic already exists"},
     {"validate-only", 0, NULL, O_VALIDATE_ONLY, "check the request without applying it"},
     {"include-internal", 0, NULL, O_INTERNAL, "list internal topics too"},
-    {"topic", 0, "NAME", O_TOPIC, "the topic to act on"},
-    {"broker", 0, "ID", O_BROKER, "the broker whose configs to use"},
+    {"topic", 0, "NAME", O_TOPIC,
+     "the topic whose configs to use (log-dirs: to show; group reset-offsets: to reset)"},
+    {"broker", 0, "ID", O_BROKER, "the broker whose configs to use (log-dirs: to ask)"},
     {"all", 0, NULL, O_ALL, "include configs at their default values"},
     {"state", 0, "STATE[,STATE...]", O_STATE, "only groups in these states (Stable, Empty, ...)"},
     {"to-earliest", 0, NULL, O_TO_EARLIEST, "reset to the log start offset"},
@@ -1209,8 +1216,9 @@ static const char *group_what(ctl *c, const char *group)
     return fmt(c, "Group '%s'", group);
 }
 
-/* One request to a given broker at the highest version both sides speak;
- * exits with a message when nothing comes back. */
+/* One request to a given broker at the highest version both sides speak
+ * (the version used in *version, unless NULL); exits with a message when
+ * nothing comes back. */
 static void *call_at(ctl *c, node_addr to, int16_t api_key, const void *req, int16_t *version)
 {
     void *resp = NULL;
@@ -1223,7 +1231,7 @@ static void *call_at(ctl *c, node_addr to, int16_t api_key, const void *req, int
             fprintf(stderr, "Error: UNSUPPORTED_VERSION: The broker at %s:%d does not serve %s.\n",
                     to.host, to.port, name);
         else
-            fprintf(stderr, "Error: %s to broker %d (%s:%d) failed: %s\n", name, to.id, to.host,
+            fprintf(stderr, "Error: %s to broker %d at %s:%d failed: %s\n", name, to.id, to.host,
                     to.port, gr_kclient_strerror(err));
         cleanup_exit(c, EXIT_FAIL);
     }
@@ -1568,86 +1576,90 @@ static void json_int_or_null(ctl *c, const char *k, int64_t v)
         json_int(c, k, v);
 }
 
-static int cmd_group_describe(ctl *c)
+/* What `group describe` shows: the group, its members' assignments and
+ * one row per partition with a commit or an owner (sorted). */
+typedef struct {
+    const char *group;
+    int32_t coordinator;
+    gr_describe_groups_response_described_group *g;
+    gr_consumer_protocol_assignment **assigned; /* per member; NULL if not decodable */
+    partition_list l;
+    int64_t *leo; /* per row of l; -1 unknown */
+} group_view;
+
+static int64_t row_lag(const group_view *v, int i)
 {
-    const char *group = c->args[0];
-    node_addr coord = find_coordinator(c, group);
-    gr_describe_groups_response_described_group *g = describe_group(c, group);
-    partition_list l = {0};
-    fetch_committed(c, group, NULL, &l);
-    if (gr_str_eq(g->group_state, "Dead") && l.n == 0)
-        return kafka_error(c, GR_GROUP_ID_NOT_FOUND, GR_STR_NULL, group_what(c, group));
-    bool consumer = gr_str_eq(g->protocol_type, "consumer");
-    gr_consumer_protocol_assignment **assigned =
-        xalloc(c, (size_t)g->members_count, sizeof *assigned);
+    int64_t committed = v->l.v[i].committed;
+    return committed >= 0 && v->leo[i] >= 0 ? v->leo[i] - committed : -1;
+}
+
+static const char *row_member(ctl *c, const group_view *v, int i)
+{
+    int32_t m = v->l.v[i].member;
+    return m >= 0 ? cstr(c, v->g->members[m].member_id) : NULL;
+}
+
+static void describe_group_json(ctl *c, const group_view *v)
+{
+    const gr_describe_groups_response_described_group *g = v->g;
+    json_open(c, '{');
+    json_str(c, "group", v->group);
+    json_gstr(c, "state", g->group_state);
+    json_gstr(c, "protocol_type", g->protocol_type);
+    json_gstr(c, "protocol", g->protocol_data);
+    json_int(c, "coordinator", v->coordinator);
+    json_key(c, "members");
+    json_open(c, '[');
     for (int32_t m = 0; m < g->members_count; m++) {
-        assigned[m] = consumer ? member_assignment(c, g->members[m].member_assignment) : NULL;
-        for (int32_t i = 0; assigned[m] && i < assigned[m]->assigned_partitions_count; i++) {
-            gr_consumer_protocol_assignment_topic_partition *tp = &assigned[m]->assigned_partitions[i];
-            for (int32_t k = 0; k < tp->partitions_count; k++)
-                partition_entry(c, &l, cstr(c, tp->topic), tp->partitions[k])->member = m;
-        }
-    }
-    qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_group_partition);
-    int64_t *leo = xalloc(c, (size_t)l.n, sizeof *leo);
-    if (l.n) {
-        const char **names = xalloc(c, (size_t)l.n, sizeof *names);
-        int nn = 0;
-        for (int i = 0; i < l.n; i++)
-            if (!nn || strcmp(names[nn - 1], l.v[i].topic) != 0)
-                names[nn++] = l.v[i].topic;
-        list_offsets(c, req_metadata(c, names, nn), &l, -1, leo);
-    }
-    if (c->json) {
+        gr_describe_groups_response_described_group_member *mb = &g->members[m];
         json_open(c, '{');
-        json_str(c, "group", group);
-        json_gstr(c, "state", g->group_state);
-        json_gstr(c, "protocol_type", g->protocol_type);
-        json_gstr(c, "protocol", g->protocol_data);
-        json_int(c, "coordinator", coord.id);
-        json_key(c, "members");
+        json_gstr(c, "member_id", mb->member_id);
+        json_gstr(c, "group_instance_id", mb->group_instance_id);
+        json_gstr(c, "client_id", mb->client_id);
+        json_gstr(c, "host", mb->client_host);
+        json_key(c, "assignment");
         json_open(c, '[');
-        for (int32_t m = 0; m < g->members_count; m++) {
-            gr_describe_groups_response_described_group_member *mb = &g->members[m];
+        for (int32_t i = 0; v->assigned[m] && i < v->assigned[m]->assigned_partitions_count; i++) {
+            gr_consumer_protocol_assignment_topic_partition *tp =
+                &v->assigned[m]->assigned_partitions[i];
             json_open(c, '{');
-            json_gstr(c, "member_id", mb->member_id);
-            json_gstr(c, "group_instance_id", mb->group_instance_id);
-            json_gstr(c, "client_id", mb->client_id);
-            json_gstr(c, "host", mb->client_host);
-            json_key(c, "assignment");
-            json_open(c, '[');
-            for (int32_t i = 0; assigned[m] && i < assigned[m]->assigned_partitions_count; i++) {
-                gr_consumer_protocol_assignment_topic_partition *tp =
-                    &assigned[m]->assigned_partitions[i];
-                json_open(c, '{');
-                json_gstr(c, "topic", tp->topic);
-                json_ids(c, "partitions", tp->partitions, tp->partitions_count);
-                json_close(c, '}');
-            }
-            json_close(c, ']');
-            json_close(c, '}');
-        }
-        json_close(c, ']');
-        json_key(c, "offsets");
-        json_open(c, '[');
-        for (int i = 0; i < l.n; i++) {
-            group_partition *e = &l.v[i];
-            json_open(c, '{');
-            json_str(c, "topic", e->topic);
-            json_int(c, "partition", e->partition);
-            json_int_or_null(c, "committed_offset", e->committed);
-            json_int_or_null(c, "log_end_offset", leo[i]);
-            json_int_or_null(c, "lag", e->committed >= 0 && leo[i] >= 0 ? leo[i] - e->committed : -1);
-            json_str(c, "member_id", e->member >= 0 ? cstr(c, g->members[e->member].member_id) : NULL);
+            json_gstr(c, "topic", tp->topic);
+            json_ids(c, "partitions", tp->partitions, tp->partitions_count);
             json_close(c, '}');
         }
         json_close(c, ']');
         json_close(c, '}');
-        return EXIT_OK;
     }
-    printf("Group: %s\nState: %s\nProtocol: %s/%s\nCoordinator: %d\nMembers: %d\n", group,
+    json_close(c, ']');
+    json_key(c, "offsets");
+    json_open(c, '[');
+    for (int i = 0; i < v->l.n; i++) {
+        json_open(c, '{');
+        json_str(c, "topic", v->l.v[i].topic);
+        json_int(c, "partition", v->l.v[i].partition);
+        json_int_or_null(c, "committed_offset", v->l.v[i].committed);
+        json_int_or_null(c, "log_end_offset", v->leo[i]);
+        json_int_or_null(c, "lag", row_lag(v, i));
+        json_str(c, "member_id", row_member(c, v, i));
+        json_close(c, '}');
+    }
+    json_close(c, ']');
+    json_close(c, '}');
+}
+
+/* A number for a table cell; NULL (printed "-") when negative: unknown. */
+static const char *cell_i64(ctl *c, int64_t v)
+{
+    return v >= 0 ? fmt(c, "%lld", (long long)v) : NULL;
+}
+
+static void describe_group_text(ctl *c, const group_view *v)
+{
+    const gr_describe_groups_response_described_group *g = v->g;
+    printf("Group: %s\nState: %s\nProtocol: %s/%s\nCoordinator: %d\nMembers: %d\n", v->group,
            cstr(c, g->group_state), g->protocol_type.len > 0 ? cstr(c, g->protocol_type) : "-",
-           g->protocol_data.len > 0 ? cstr(c, g->protocol_data) : "-", coord.id, g->members_count);
+           g->protocol_data.len > 0 ? cstr(c, g->protocol_data) : "-", v->coordinator,
+           g->members_count);
     if (g->members_count) {
         printf("\n");
         table t = {.ncols = 5};
@@ -1656,27 +1668,58 @@ static int cmd_group_describe(ctl *c)
             gr_describe_groups_response_described_group_member *mb = &g->members[m];
             table_row(c, &t, cstr(c, mb->member_id), cstr(c, mb->group_instance_id),
                       cstr(c, mb->client_id), cstr(c, mb->client_host),
-                      assignment_str(c, assigned[m]));
+                      assignment_str(c, v->assigned[m]));
         }
         table_print(&t);
     }
-    if (l.n) {
+    if (v->l.n) {
         printf("\n");
         table t = {.ncols = 6};
         table_row(c, &t, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG",
                   "CONSUMER-ID");
-        for (int i = 0; i < l.n; i++) {
-            group_partition *e = &l.v[i];
-            table_row(c, &t, e->topic, fmt(c, "%d", e->partition),
-                      e->committed >= 0 ? fmt(c, "%lld", (long long)e->committed) : NULL,
-                      leo[i] >= 0 ? fmt(c, "%lld", (long long)leo[i]) : NULL,
-                      e->committed >= 0 && leo[i] >= 0
-                          ? fmt(c, "%lld", (long long)(leo[i] - e->committed))
-                          : NULL,
-                      e->member >= 0 ? cstr(c, g->members[e->member].member_id) : NULL);
-        }
+        for (int i = 0; i < v->l.n; i++)
+            table_row(c, &t, v->l.v[i].topic, fmt(c, "%d", v->l.v[i].partition),
+                      cell_i64(c, v->l.v[i].committed), cell_i64(c, v->leo[i]),
+                      cell_i64(c, row_lag(v, i)), row_member(c, v, i));
         table_print(&t);
     }
+}
+
+static int cmd_group_describe(ctl *c)
+{
+    group_view v = {.group = c->args[0]};
+    v.coordinator = find_coordinator(c, v.group).id;
+    v.g = describe_group(c, v.group);
+    fetch_committed(c, v.group, NULL, &v.l);
+    if (gr_str_eq(v.g->group_state, "Dead") && v.l.n == 0)
+        return kafka_error(c, GR_GROUP_ID_NOT_FOUND, GR_STR_NULL, group_what(c, v.group));
+    /* Only the consumer protocol's assignments are understood here. */
+    bool consumer = gr_str_eq(v.g->protocol_type, "consumer");
+    v.assigned = xalloc(c, (size_t)v.g->members_count, sizeof *v.assigned);
+    for (int32_t m = 0; m < v.g->members_count; m++) {
+        gr_consumer_protocol_assignment *a =
+            consumer ? member_assignment(c, v.g->members[m].member_assignment) : NULL;
+        v.assigned[m] = a;
+        for (int32_t i = 0; a && i < a->assigned_partitions_count; i++)
+            for (int32_t k = 0; k < a->assigned_partitions[i].partitions_count; k++)
+                partition_entry(c, &v.l, cstr(c, a->assigned_partitions[i].topic),
+                                a->assigned_partitions[i].partitions[k])
+                    ->member = m;
+    }
+    qsort(v.l.v, (size_t)v.l.n, sizeof *v.l.v, cmp_group_partition);
+    v.leo = xalloc(c, (size_t)v.l.n, sizeof *v.leo);
+    if (v.l.n) {
+        const char **names = xalloc(c, (size_t)v.l.n, sizeof *names);
+        int nn = 0;
+        for (int i = 0; i < v.l.n; i++)
+            if (!nn || strcmp(names[nn - 1], v.l.v[i].topic) != 0)
+                names[nn++] = v.l.v[i].topic;
+        list_offsets(c, req_metadata(c, names, nn), &v.l, -1, v.leo);
+    }
+    if (c->json)
+        describe_group_json(c, &v);
+    else
+        describe_group_text(c, &v);
     return EXIT_OK;
 }
 
@@ -1858,8 +1901,7 @@ static int cmd_group_reset_offsets(ctl *c)
     table_row(c, &tb, "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET");
     for (int i = 0; i < l.n; i++)
         table_row(c, &tb, group, topic, fmt(c, "%d", l.v[i].partition),
-                  l.v[i].committed >= 0 ? fmt(c, "%lld", (long long)l.v[i].committed) : NULL,
-                  fmt(c, "%lld", (long long)target[i]));
+                  cell_i64(c, l.v[i].committed), cell_i64(c, target[i]));
     table_print(&tb);
     if (!c->execute)
         printf("\nDry run: nothing was changed. Add --execute to commit these offsets.\n");
@@ -1905,6 +1947,130 @@ static int cmd_group_delete(ctl *c)
     return status;
 }
 
+/* ---- log directories ---- */
+
+/* DescribeLogDirs of every directory on one broker, asked of that broker
+ * itself (each broker answers only for its own disks); exits with a
+ * message when it cannot be reached. */
+static gr_describe_log_dirs_response *req_describe_log_dirs(ctl *c,
+                                                            const gr_metadata_response_broker *b)
+{
+    gr_describe_log_dirs_request req;
+    gr_describe_log_dirs_request_init(&req);
+    req.topics_count = -1; /* null: every partition */
+    return call_at(c, (node_addr){b->node_id, cstr(c, b->host), b->port}, GR_API_DESCRIBE_LOG_DIRS,
+                   &req, NULL);
+}
+
+static bool partition_wanted(ctl *c, gr_str topic)
+{
+    return !c->topic || str_cmp(topic, gr_str_from(c->topic)) == 0;
+}
+
+/* One broker's directories as kafka-log-dirs.sh --describe writes them
+ * (errors by their Kafka name rather than a Java class). */
+static void log_dirs_json(ctl *c, int32_t broker, const gr_describe_log_dirs_response *r)
+{
+    json_open(c, '{');
+    json_int(c, "broker", broker);
+    json_key(c, "logDirs");
+    json_open(c, '[');
+    for (int32_t i = 0; i < r->results_count; i++) {
+        const gr_describe_log_dirs_response_describe_log_dirs_result *d = &r->results[i];
+        json_open(c, '{');
+        json_gstr(c, "logDir", d->log_dir);
+        json_str(c, "error", d->error_code ? gr_kafka_error_name(d->error_code) : NULL);
+        json_key(c, "partitions");
+        json_open(c, '[');
+        for (int32_t k = 0; k < d->topics_count; k++) {
+            const gr_describe_log_dirs_response_describe_log_dirs_topic *t = &d->topics[k];
+            for (int32_t j = 0; partition_wanted(c, t->name) && j < t->partitions_count; j++) {
+                json_open(c, '{');
+                json_str(c, "partition",
+                         fmt(c, "%s-%d", cstr(c, t->name), t->partitions[j].partition_index));
+                json_int(c, "size", t->partitions[j].partition_size);
+                json_int(c, "offsetLag", t->partitions[j].offset_lag);
+                json_bool(c, "isFuture", t->partitions[j].is_future_key);
+                json_close(c, '}');
+            }
+        }
+        json_close(c, ']');
+        json_close(c, '}');
+    }
+    json_close(c, ']');
+    json_close(c, '}');
+}
+
+static void log_dirs_rows(ctl *c, table *t, int32_t broker, const gr_describe_log_dirs_response *r)
+{
+    const char *id = fmt(c, "%d", broker);
+    for (int32_t i = 0; i < r->results_count; i++) {
+        const gr_describe_log_dirs_response_describe_log_dirs_result *d = &r->results[i];
+        const char *dir = cstr(c, d->log_dir);
+        const char *error = d->error_code ? gr_kafka_error_name(d->error_code) : NULL;
+        int rows = 0;
+        for (int32_t k = 0; k < d->topics_count; k++) {
+            const gr_describe_log_dirs_response_describe_log_dirs_topic *tp = &d->topics[k];
+            for (int32_t j = 0; partition_wanted(c, tp->name) && j < tp->partitions_count; j++) {
+                const gr_describe_log_dirs_response_describe_log_dirs_partition *p =
+                    &tp->partitions[j];
+                table_row(c, t, id, dir, error,
+                          fmt(c, "%s-%d", cstr(c, tp->name), p->partition_index),
+                          fmt(c, "%lld", (long long)p->partition_size),
+                          fmt(c, "%lld", (long long)p->offset_lag),
+                          p->is_future_key ? "true" : "false");
+                rows++;
+            }
+        }
+        if (!rows) /* a directory with nothing to show still gets its line */
+            table_row(c, t, id, dir, error, NULL, NULL, NULL, NULL);
+    }
+}
+
+static int cmd_log_dirs_describe(ctl *c)
+{
+    gr_metadata_response *md = req_metadata(c, NULL, 0);
+    int32_t only = c->broker ? (int32_t)strtol(c->broker, NULL, 10) : -1;
+    bool found = false;
+    for (int32_t i = 0; i < md->brokers_count; i++)
+        found |= md->brokers[i].node_id == only;
+    if (c->broker && !found) {
+        fprintf(stderr, "Error: broker %d is not in the cluster (brokers: ", only);
+        for (int32_t i = 0; i < md->brokers_count; i++)
+            fprintf(stderr, "%s%d", i ? "," : "", md->brokers[i].node_id);
+        fprintf(stderr, ")\n");
+        return EXIT_FAIL;
+    }
+    table t = {.ncols = 7};
+    table_row(c, &t, "BROKER", "LOG-DIR", "ERROR", "PARTITION", "SIZE", "OFFSET-LAG", "FUTURE");
+    if (c->json) {
+        json_open(c, '{');
+        json_int(c, "version", 1);
+        json_key(c, "brokers");
+        json_open(c, '[');
+    }
+    for (int32_t i = 0; i < md->brokers_count; i++) {
+        const gr_metadata_response_broker *b = &md->brokers[i];
+        if (c->broker && b->node_id != only)
+            continue;
+        gr_describe_log_dirs_response *r = req_describe_log_dirs(c, b);
+        if (r->error_code)
+            return kafka_error(c, r->error_code, GR_STR_NULL,
+                               fmt(c, "the log directories of broker %d", b->node_id));
+        if (c->json)
+            log_dirs_json(c, b->node_id, r);
+        else
+            log_dirs_rows(c, &t, b->node_id, r);
+    }
+    if (c->json) {
+        json_close(c, ']');
+        json_close(c, '}');
+    } else {
+        table_print(&t);
+    }
+    return EXIT_OK;
+}
+
 /* ---- the command table ---- */
 
 static const command commands[] = {
@@ -1944,6 +2110,9 @@ static const command commands[] = {
     {"quorum", "describe", "",
      "metadata quorum: leader, epoch, high watermark, voters' and observers' lag", 0, 0, 0,
      cmd_quorum_describe},
+    {"log-dirs", "describe", "[--broker ID] [--topic NAME]",
+     "every broker's log directories and the partitions in them, with their sizes", 0, 0,
+     O_TOPIC | O_BROKER, cmd_log_dirs_describe},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];
 
@@ -2220,7 +2389,7 @@ static int check_command(ctl *c, const command *cmd)
                                options[i].lng);
     if (c->nargs < cmd->min_args || (cmd->max_args >= 0 && c->nargs > cmd->max_args))
         return usage_error(cmd, "wrong number of arguments for '%s %s'", cmd->group, cmd->verb);
-    if ((cmd->opts & O_BROKER) && !c->topic == !c->broker)
+    if (strcmp(cmd->group, "config") == 0 && !c->topic == !c->broker)
         return usage_error(cmd, "give exactly one of --topic NAME and --broker ID");
     if (cmd->opts & O_RESET_MODES) {
         unsigned modes = c->seen & O_RESET_MODES;

@@ -4,7 +4,7 @@
  *
  *   gregor-perf produce -b HOST:PORT -t TOPIC [--create -p PARTITIONS]
  *       [-n MESSAGES | --seconds S] [-s RECORD_SIZE] [--batch-bytes B]
- *       [--linger-ms L] [--acks 1|-1|all] [-z none|gzip|snappy|lz4|zstd]
+ *       [--linger-ms L] [--acks 0|1|-1|all] [-z none|gzip|snappy|lz4|zstd]
  *       [--rate MSGS_PER_S] [--inflight N]
  *   gregor-perf consume -b HOST:PORT -t TOPIC [-n MESSAGES] [--from-beginning]
  *       [--fetch-bytes B]
@@ -31,8 +31,21 @@
  * would. It stops after -n records, or, without -n, when every partition has
  * reached the end offset it had when the run started.
  *
- * acks=0 is not offered: a Produce with acks=0 has no response, and the
- * client matches every request to a response.
+ * acks=0 (fire and forget)
+ * ------------------------
+ * A Produce with acks=0 gets no response, and gr_kclient matches every
+ * request to one, so acks=0 requests go over a second, raw connection per
+ * broker that is only written to. The client's connection still negotiates
+ * the Produce version. Instead of --inflight requests, at most
+ * --inflight x --batch-bytes (at least 1 MiB) may wait unsent in that
+ * connection's output buffer; when it drains to half, more is sent. As in
+ * Kafka, a broker that cannot append an acks=0 produce closes the
+ * connection: any close or any byte read before the end ends the run with
+ * an error. When every record is written, one ApiVersions request follows
+ * on the same connection; a broker answers a connection's requests in
+ * order, so its answer says the broker has read and handled every produce
+ * before it without closing. Records count as produced then. Latency has no
+ * meaning without acknowledgements and is printed as n/a.
  *
  * MB means 2^20 bytes of record values. Progress goes to stderr once a
  * second; the final line goes to stdout. Any Kafka error ends the run with
@@ -47,8 +60,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "common/batch.h"
@@ -192,7 +208,7 @@ static void usage(void)
     fputs("usage:\n"
           "  gregor-perf produce -b HOST:PORT -t TOPIC [--create -p PARTITIONS]\n"
           "      [-n MESSAGES | --seconds S] [-s RECORD_SIZE] [--batch-bytes B]\n"
-          "      [--linger-ms L] [--acks 1|-1|all] [-z none|gzip|snappy|lz4|zstd]\n"
+          "      [--linger-ms L] [--acks 0|1|-1|all] [-z none|gzip|snappy|lz4|zstd]\n"
           "      [--rate MSGS_PER_S] [--inflight N]\n"
           "  gregor-perf consume -b HOST:PORT -t TOPIC [-n MESSAGES] [--from-beginning]\n"
           "      [--fetch-bytes B]\n",
@@ -261,9 +277,9 @@ static void parse_args(options *o, int argc, char **argv)
             else if (!strcmp(v, "1"))
                 o->acks = 1;
             else if (!strcmp(v, "0"))
-                die("--acks 0 is not supported: it has no response to measure");
+                o->acks = 0;
             else
-                die("--acks: '%s' is not 1, -1 or all", v);
+                die("--acks: '%s' is not 0, 1, -1 or all", v);
         } else if (!strcmp(a, "-z") || !strcmp(a, "--compression")) {
             NEED();
             static const char *names[] = {"none", "gzip", "snappy", "lz4", "zstd"};
@@ -328,6 +344,12 @@ struct broker {
     int32_t rr;       /* next partition (index into parts) to get a record */
     int inflight;
     int16_t version;
+    /* acks=0 only: the write-only connection and its end-of-run check. */
+    struct bufferevent *raw;
+    int32_t raw_corr;       /* next correlation id on it */
+    int32_t marker_corr;    /* the closing ApiVersions's; -1 when none awaited */
+    bool marker_sent;
+    int64_t raw_records;    /* records written on it */
 };
 
 typedef struct {
@@ -483,6 +505,141 @@ static void on_connected(void *arg, int err, gr_reader *body)
             gr_kclient_strerror(err));
 }
 
+/* ---- acks=0: a write-only connection per broker ---- */
+
+#define RAW_QUEUE_MIN (1024 * 1024)
+/* The closing ApiVersions answer is small; anything larger is not it. */
+#define RAW_MAX_ANSWER (1024 * 1024)
+
+static void pump(perf *p);
+static void finish_if_done(perf *p);
+
+/* Bytes that may wait unsent on a raw connection before sending pauses. */
+static size_t raw_queue_cap(const perf *p)
+{
+    size_t cap = (size_t)p->o.inflight * (size_t)p->o.batch_bytes;
+    return cap < RAW_QUEUE_MIN ? RAW_QUEUE_MIN : cap;
+}
+
+/* Room for another Produce to b: a free in-flight slot, or for acks=0
+ * room in the raw connection's output buffer. */
+static bool can_send(const perf *p, const broker *b)
+{
+    if (p->o.acks != 0)
+        return b->inflight < p->o.inflight;
+    return evbuffer_get_length(bufferevent_get_output(b->raw)) < raw_queue_cap(p);
+}
+
+static void free_frame(const void *data, size_t len, void *arg)
+{
+    (void)len;
+    (void)arg;
+    free((void *)data);
+}
+
+/* Queues one request (size, header, body) on b's raw connection; returns
+ * its correlation id. */
+static int32_t raw_send(broker *b, int16_t key, int16_t version, const void *msg)
+{
+    int32_t corr = b->raw_corr;
+    b->raw_corr = b->raw_corr == INT32_MAX ? 0 : b->raw_corr + 1;
+    uint8_t *frame;
+    size_t len;
+    int rc = gr_kclient_encode_frame(key, version, corr, "gregor-perf", msg, &frame, &len);
+    if (rc != GR_OK)
+        die("encoding a request for broker %d failed: %s", b->node_id, gr_kclient_strerror(rc));
+    if (evbuffer_add_reference(bufferevent_get_output(b->raw), frame, len, free_frame, NULL))
+        die("out of memory");
+    return corr;
+}
+
+/* After the last produce: the request whose answer confirms the rest. */
+static void raw_send_marker(broker *b)
+{
+    gr_api_versions_request req;
+    gr_api_versions_request_init(&req);
+    b->marker_corr = raw_send(b, GR_API_API_VERSIONS, 0, &req);
+    b->inflight++;
+}
+
+/* The only bytes a raw connection may carry back are the answer to the
+ * closing ApiVersions. */
+static void on_raw_read(struct bufferevent *bev, void *arg)
+{
+    broker *b = arg;
+    perf *p = &g_perf;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    if (b->marker_corr < 0)
+        die("broker %d answered an acks=0 Produce", b->node_id);
+    uint8_t size_be[4];
+    if (evbuffer_copyout(in, size_be, 4) < 4)
+        return;
+    uint32_t size = (uint32_t)size_be[0] << 24 | (uint32_t)size_be[1] << 16 |
+                    (uint32_t)size_be[2] << 8 | size_be[3];
+    if (size > RAW_MAX_ANSWER)
+        die("broker %d: a %" PRIu32 "-byte answer on the acks=0 connection", b->node_id, size);
+    if (evbuffer_get_length(in) < 4 + (size_t)size)
+        return;
+    const uint8_t *frame = evbuffer_pullup(in, 4 + (ssize_t)size);
+    if (!frame)
+        die("out of memory");
+    gr_arena a;
+    gr_arena_init(&a);
+    gr_reader r;
+    gr_reader_init(&r, frame + 4, size);
+    gr_response_header h;
+    gr_api_versions_response resp;
+    if (gr_response_header_decode(&h, &r, gr_response_header_version(GR_API_API_VERSIONS, 0), &a) ||
+        h.correlation_id != b->marker_corr ||
+        gr_api_versions_response_decode(&resp, &r, 0, &a))
+        die("broker %d: the answer on the acks=0 connection is not the ApiVersions response "
+            "expected", b->node_id);
+    if (resp.error_code != GR_NONE)
+        die("ApiVersions to broker %d: %s", b->node_id, kerr(resp.error_code));
+    gr_arena_free(&a);
+    evbuffer_drain(in, 4 + (size_t)size);
+    b->marker_corr = -1;
+    b->inflight--;
+    p->acked += b->raw_records;
+    finish_if_done(p);
+}
+
+static void on_raw_written(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    (void)arg;
+    perf *p = &g_perf;
+    pump(p);
+    finish_if_done(p);
+}
+
+static void on_raw_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    broker *b = arg;
+    if (what & BEV_EVENT_CONNECTED)
+        return;
+    /* As Kafka, the broker answers a failed acks=0 produce by closing. */
+    die("broker %d at %s:%d closed the acks=0 connection after %" PRId64 " records were "
+        "written (a broker does so when it cannot append an acks=0 produce; its log says why)",
+        b->node_id, b->host, b->port, b->raw_records);
+}
+
+static void raw_connect(perf *p, broker *b)
+{
+    b->marker_corr = -1;
+    b->raw = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!b->raw)
+        die("out of memory");
+    bufferevent_setcb(b->raw, on_raw_read, on_raw_written, on_raw_event, b);
+    bufferevent_setwatermark(b->raw, EV_WRITE, raw_queue_cap(p) / 2, 0);
+    if (bufferevent_enable(b->raw, EV_READ | EV_WRITE))
+        die("out of memory");
+    /* No DNS base: the name is resolved here, blocking, as gr_kclient does. */
+    if (bufferevent_socket_connect_hostname(b->raw, NULL, AF_UNSPEC, b->host, b->port))
+        die("connecting to broker %d at %s:%d failed", b->node_id, b->host, b->port);
+}
+
 static void connect_all(perf *p)
 {
     for (int i = 0; i < p->nbrokers; i++) {
@@ -500,11 +657,19 @@ static void connect_all(perf *p)
             break;
         event_base_loop(p->base, EVLOOP_ONCE);
     }
+    if (p->o.produce && p->o.acks == 0)
+        for (int i = 0; i < p->nbrokers; i++)
+            raw_connect(p, &p->brokers[i]);
 }
 
 /* ---- progress ---- */
 
-static int64_t progress_count(perf *p) { return p->o.produce ? p->acked : p->consumed; }
+static int64_t progress_count(perf *p)
+{
+    if (!p->o.produce)
+        return p->consumed;
+    return p->o.acks == 0 ? p->sent : p->acked;
+}
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -519,7 +684,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
                                      : (p->consumed ? rate * ((double)p->consumed_bytes /
                                                               (double)p->consumed)
                                                     : 0);
-    if (p->o.produce)
+    if (p->o.produce && p->o.acks == 0)
+        fprintf(stderr, "produce: %" PRId64 " msgs sent (acks=0), %.0f msgs/s, %.1f MB/s\n", n,
+                rate, bytes_rate / MB);
+    else if (p->o.produce)
         fprintf(stderr,
                 "produce: %" PRId64 " msgs acked, %.0f msgs/s, %.1f MB/s, latency ms p50 %.1f "
                 "p99 %.1f max %.1f\n",
@@ -541,11 +709,15 @@ typedef struct {
     int64_t records;
 } produce_ctx;
 
-static void pump(perf *p);
-
 static void finish_if_done(perf *p)
 {
     bool done = p->sending_done;
+    if (done && p->o.acks == 0)
+        for (int i = 0; i < p->nbrokers; i++)
+            if (!p->brokers[i].marker_sent) {
+                p->brokers[i].marker_sent = true;
+                raw_send_marker(&p->brokers[i]);
+            }
     for (int i = 0; done && i < p->nbrokers; i++)
         done = p->brokers[i].inflight == 0;
     if (done)
@@ -648,22 +820,27 @@ static void send_produce(perf *p, broker *b, int64_t budget)
     req.timeout_ms = REQUEST_TIMEOUT_MS;
     req.topic_data = &td;
     req.topic_data_count = 1;
-    produce_ctx *ctx = xcalloc(1, sizeof *ctx);
-    ctx->p = p;
-    ctx->b = b;
-    ctx->records = total;
-    ctx->sent_us = now_us();
-    int err = gr_kclient_send(b->client, GR_API_PRODUCE, b->version, &req, REQUEST_TIMEOUT_MS,
-                              on_produced, ctx);
-    if (err)
-        die("Produce to broker %d: %s", b->node_id, gr_kclient_strerror(err));
+    if (p->o.acks == 0) {
+        raw_send(b, GR_API_PRODUCE, b->version, &req);
+        b->raw_records += total;
+    } else {
+        produce_ctx *ctx = xcalloc(1, sizeof *ctx);
+        ctx->p = p;
+        ctx->b = b;
+        ctx->records = total;
+        ctx->sent_us = now_us();
+        int err = gr_kclient_send(b->client, GR_API_PRODUCE, b->version, &req,
+                                  REQUEST_TIMEOUT_MS, on_produced, ctx);
+        if (err)
+            die("Produce to broker %d: %s", b->node_id, gr_kclient_strerror(err));
+        b->inflight++;
+    }
     for (int i = 0; i < npd; i++)
         gr_writer_free(&w[i]);
     free(w);
     free(pd);
     free(counts);
     p->sent += total;
-    b->inflight++;
 }
 
 /* Fills free in-flight slots with what may be sent. Flat out, every slot is
@@ -677,7 +854,7 @@ static void pump(perf *p)
         progress = false;
         for (int i = 0; i < p->nbrokers; i++) {
             broker *b = &p->brokers[i];
-            if (b->inflight >= p->o.inflight)
+            if (!can_send(p, b))
                 continue;
             int64_t n = sendable(p, t);
             if (n <= 0)
@@ -704,7 +881,7 @@ static void on_pacer(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < p->nbrokers; i++) {
         broker *b = &p->brokers[i];
         int64_t n;
-        while (b->inflight < p->o.inflight && (n = sendable(p, t)) > 0)
+        while (can_send(p, b) && (n = sendable(p, t)) > 0)
             send_produce(p, b, n);
     }
     sendable(p, t);
@@ -751,11 +928,15 @@ static int run_produce(perf *p)
     event_base_dispatch(p->base);
     double secs = (double)(now_us() - p->start_us) / 1e6;
     double rate = secs > 0 ? (double)p->acked / secs : 0;
-    printf("produce: %" PRId64 " msgs, %.1f s, %.0f msgs/s, %.1f MB/s, latency ms p50 %.1f "
-           "p99 %.1f p99.9 %.1f max %.1f\n",
-           p->acked, secs, rate, rate * p->o.record_size / MB,
-           (double)h_quantile(&p->hist, 0.5) / 1000.0, (double)h_quantile(&p->hist, 0.99) / 1000.0,
-           (double)h_quantile(&p->hist, 0.999) / 1000.0, (double)p->hist.max / 1000.0);
+    printf("produce: %" PRId64 " msgs, %.1f s, %.0f msgs/s, %.1f MB/s, ", p->acked, secs, rate,
+           rate * p->o.record_size / MB);
+    if (p->o.acks == 0)
+        printf("latency ms p50 n/a p99 n/a p99.9 n/a max n/a (acks=0)\n");
+    else
+        printf("latency ms p50 %.1f p99 %.1f p99.9 %.1f max %.1f\n",
+               (double)h_quantile(&p->hist, 0.5) / 1000.0,
+               (double)h_quantile(&p->hist, 0.99) / 1000.0,
+               (double)h_quantile(&p->hist, 0.999) / 1000.0, (double)p->hist.max / 1000.0);
     return 0;
 }
 

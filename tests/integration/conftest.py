@@ -1,7 +1,11 @@
 """Fixtures for Gregor's integration tests.
 
 `cluster` gives a test a Cluster to start nodes in; every node it starts is
-stopped (by pid) when the test ends, pass or fail.  `broker` is one started
+stopped (by pid) when the test ends, pass or fail.  `module_cluster` is the
+same for all the tests of one module that ask for it (starting a cluster
+takes seconds; tests that only add topics of their own can share one); its
+nodes stop when the module's last test is done; `shared` is that cluster
+with one controller and one broker started.  `broker` is one started
 broker.  When a test fails, the log tails of its nodes are attached to the
 failure report.
 """
@@ -42,16 +46,12 @@ def pytest_runtest_protocol(item, nextitem):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    cluster = item.stash.get(_nodes_key, None)
+    cluster = item.stash.get(_nodes_key, None) or item.funcargs.get("module_cluster")
     if cluster is not None and rep.failed and cluster.nodes:
         rep.sections.append(("gregor node logs", cluster.log_tails()))
 
 
-@pytest.fixture
-def cluster(request, tmp_path):
-    c = gregor.Cluster(tmp_path)
-    request.node.stash[_nodes_key] = c
-    yield c
+def _stop_and_check(c):
     c.stop_all()
     crashed = [n for n in c.nodes if n.died_unexpectedly]
     if crashed:
@@ -61,5 +61,27 @@ def cluster(request, tmp_path):
 
 
 @pytest.fixture
+def cluster(request, tmp_path):
+    c = gregor.Cluster(tmp_path)
+    request.node.stash[_nodes_key] = c
+    yield c
+    _stop_and_check(c)
+
+
+@pytest.fixture(scope="module")
+def module_cluster(tmp_path_factory):
+    c = gregor.Cluster(tmp_path_factory.mktemp("module-cluster"))
+    yield c
+    _stop_and_check(c)
+
+
+@pytest.fixture
 def broker(cluster):
     return cluster.broker()
+
+
+@pytest.fixture
+def shared(module_cluster):
+    if not module_cluster.nodes:
+        module_cluster.start(controllers=1, brokers=1)
+    return module_cluster

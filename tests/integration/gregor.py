@@ -37,6 +37,9 @@ API_FIND_COORDINATOR = 10
 API_API_VERSIONS = 18
 API_CREATE_TOPICS = 19
 API_DESCRIBE_QUORUM = 55
+API_DELETE_RECORDS = 21
+API_OFFSET_FOR_LEADER_EPOCH = 23
+API_DESCRIBE_LOG_DIRS = 35
 ERR_NONE = 0
 ERR_OFFSET_OUT_OF_RANGE = 1
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -47,6 +50,10 @@ ERR_INVALID_TOPIC_EXCEPTION = 17
 ERR_UNSUPPORTED_VERSION = 35
 ERR_INVALID_REQUEST = 42
 ERR_TOPIC_ALREADY_EXISTS = 36
+ERR_FETCH_SESSION_ID_NOT_FOUND = 70
+ERR_INVALID_FETCH_SESSION_EPOCH = 71
+ERR_UNKNOWN_TOPIC_ID = 100
+ERR_FETCH_SESSION_TOPIC_ID_ERROR = 106
 ERR_INVALID_PARTITIONS = 37
 ERR_INVALID_REPLICATION_FACTOR = 38
 
@@ -157,6 +164,11 @@ class Writer:
 
     def empty_tagged_fields(self):
         return self.uvarint(0)
+
+    def count(self, n, flexible):
+        """An array's length: a compact uvarint (n + 1) in flexible
+        versions, else an int32."""
+        return self.uvarint(n + 1) if flexible else self.int32(n)
 
     def bytes(self):
         return b"".join(self.parts)
@@ -305,6 +317,169 @@ def request_header(api_key, api_version, correlation_id, client_id="gregor-tests
 def encode_request(api_key, api_version, correlation_id, body=b"", client_id="gregor-tests",
                    flexible=False):
     return frame(request_header(api_key, api_version, correlation_id, client_id, flexible) + body)
+
+
+# --------------------------------------------------------------------------
+# Record batches (magic 2), Produce v3-v8 and Fetch v4, for raw requests
+# --------------------------------------------------------------------------
+
+API_PRODUCE = 0
+API_FETCH = 1
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def varint(v):
+    """A zigzag varint, as record fields are written."""
+    return Writer().uvarint((v << 1) ^ (v >> 63)).bytes()
+
+
+def record_batch(records, base_ts=1_700_000_000_000, codec=0, compress=None, producer_id=-1,
+                 timestamps=None, count=None, magic=2, attributes=0):
+    """A record batch of [(key, value)] (bytes or None). Records are
+    compressed with compress(bytes) when given (codec names the attribute's
+    codec); timestamps gives each record's own; count overrides the record
+    count field and magic the magic byte (to build broken batches)."""
+    if timestamps is not None:
+        base_ts = timestamps[0]
+    ts = timestamps or [base_ts] * len(records)
+    body = bytearray()
+    for i, (k, v) in enumerate(records):
+        r = bytearray(b"\x00")  # attributes
+        r += varint(ts[i] - base_ts) + varint(i)
+        r += varint(-1) if k is None else varint(len(k)) + k
+        r += varint(-1) if v is None else varint(len(v)) + v
+        r += varint(0)  # headers
+        body += varint(len(r)) + r
+    body = compress(bytes(body)) if compress else bytes(body)
+    seq = -1 if producer_id < 0 else 0
+    n = len(records) if count is None else count
+    after_crc = struct.pack(">hiqqqhii", codec | attributes, len(records) - 1, base_ts, max(ts),
+                            producer_id, 0 if producer_id >= 0 else -1, seq, n) + body
+    crc = crc32c(after_crc)
+    rest = struct.pack(">ibI", -1, magic, crc) + after_crc  # leader epoch, magic, crc
+    return struct.pack(">qi", 0, len(rest)) + rest
+
+
+def bad_crc(batch):
+    b = bytearray(batch)
+    b[-1] ^= 0xFF  # a flipped bit after the CRC was computed
+    return bytes(b)
+
+
+def batch_headers(records):
+    """(base offset, codec, attributes, max timestamp, record count) of every
+    whole batch in a records field."""
+    out, pos = [], 0
+    while pos + 61 <= len(records):
+        base, length = struct.unpack_from(">qi", records, pos)
+        if pos + 12 + length > len(records):
+            break
+        attributes, = struct.unpack_from(">h", records, pos + 21)
+        max_ts, = struct.unpack_from(">q", records, pos + 35)
+        count, = struct.unpack_from(">i", records, pos + 57)
+        out.append((base, attributes & 7, attributes, max_ts, count))
+        pos += 12 + length
+    return out
+
+
+def produce_request(version, cid, acks, topics):
+    """Produce v3-v8 (non-flexible) or v0-v2; topics: {name: {partition: records bytes}}."""
+    w = Writer()
+    if version >= 3:
+        w.nullable_string(None)
+    w.int16(acks).int32(10000)
+    w.int32(len(topics))
+    for name, parts in topics.items():
+        w.string(name)
+        w.int32(len(parts))
+        for index, records in parts.items():
+            w.int32(index).int32(len(records)).raw(records)
+    return encode_request(API_PRODUCE, version, cid, w.bytes())
+
+
+def parse_produce_response(payload, version):
+    r = Reader(payload)
+    out = {"correlation_id": r.int32(), "topics": {}}
+
+    def record_error():
+        return (r.int32(), r.nullable_string())
+
+    def partition():
+        p = {"index": r.int32(), "error_code": r.int16(), "base_offset": r.int64()}
+        if version >= 2:
+            p["log_append_time"] = r.int64()
+        if version >= 5:
+            p["log_start_offset"] = r.int64()
+        if version >= 8:
+            p["record_errors"] = r.array(record_error)
+            p["error_message"] = r.nullable_string()
+        return p
+
+    def topic():
+        name = r.string()
+        out["topics"][name] = {p["index"]: p for p in r.array(partition)}
+
+    r.array(topic)
+    if version >= 1:
+        r.int32()  # throttle time
+    r.expect_end("Produce response")
+    return out
+
+
+def fetch_v4(topic, partition, offset, max_wait_ms, min_bytes=1, max_bytes=1 << 20):
+    w = Writer()
+    w.int32(-1)  # replica id: a consumer
+    w.int32(max_wait_ms)
+    w.int32(min_bytes)
+    w.int32(max_bytes)
+    w.int8(0)  # read_uncommitted
+    w.int32(1)
+    w.string(topic)
+    w.int32(1)
+    w.int32(partition)
+    w.int64(offset)
+    w.int32(max_bytes)
+    return w.bytes()
+
+
+def parse_fetch_v4(payload):
+    r = Reader(payload)
+    correlation_id = r.int32()
+    r.int32()  # throttle time
+    parts = []
+    for _ in range(r.int32()):
+        r.string()
+        for _ in range(r.int32()):
+            index, err, hw = r.int32(), r.int16(), r.int64()
+            r.int64()  # last stable offset
+            n = r.int32()
+            for _ in range(max(n, 0)):
+                r.int64()
+                r.int64()
+            size = r.int32()
+            records = r.take(size) if size > 0 else b""
+            parts.append({"partition": index, "error_code": err, "high_watermark": hw,
+                          "records": records})
+    return correlation_id, parts
 
 
 # --------------------------------------------------------------------------
@@ -467,29 +642,163 @@ def parse_metadata_response(payload, version):
 
 
 # --------------------------------------------------------------------------
+# Fetch (v7+: with fetch sessions)
+# --------------------------------------------------------------------------
+
+def fetch_request(version, correlation_id, topics, session_id=0, session_epoch=-1,
+                  forgotten=(), max_wait_ms=0, min_bytes=1, max_bytes=1 << 20,
+                  replica_id=-1):
+    """A complete Fetch request frame, v7 to v16 (flexible from v12; topics by
+    id from v13).  topics: [(topic, [(partition, fetch_offset,
+    partition_max_bytes)])] where topic is a name before v13 and a 16-byte id
+    from v13; forgotten: [(topic, [partitions])] likewise."""
+    assert 7 <= version <= 16
+    flexible = version >= 12
+    w = Writer()
+    string = w.compact_string if flexible else w.string
+
+    def count(n):
+        w.count(n, flexible)
+
+    def tags():
+        if flexible:
+            w.empty_tagged_fields()
+
+    def topic(t):
+        if version >= 13:
+            w.uuid(t)
+        else:
+            string(t)
+
+    if version < 15:
+        w.int32(replica_id)
+    w.int32(max_wait_ms).int32(min_bytes).int32(max_bytes).int8(0)
+    w.int32(session_id).int32(session_epoch)
+    count(len(topics))
+    for t, parts in topics:
+        topic(t)
+        count(len(parts))
+        for index, offset, part_max in parts:
+            w.int32(index)
+            if version >= 9:
+                w.int32(-1)  # current leader epoch: not checked
+            w.int64(offset)
+            if version >= 12:
+                w.int32(-1)  # last fetched epoch
+            w.int64(-1)  # log start offset (followers)
+            w.int32(part_max)
+            tags()
+        tags()
+    count(len(forgotten))
+    for t, parts in forgotten:
+        topic(t)
+        count(len(parts))
+        for index in parts:
+            w.int32(index)
+        tags()
+    if version >= 11:
+        string("")  # rack id
+    if flexible:
+        if version >= 15 and replica_id >= 0:
+            state = Writer().int32(replica_id).int64(-1).empty_tagged_fields().bytes()
+            w.uvarint(1).uvarint(1).uvarint(len(state)).raw(state)  # tag 1: ReplicaState
+        else:
+            w.empty_tagged_fields()
+    return encode_request(API_FETCH, version, correlation_id, w.bytes(), flexible=flexible)
+
+
+def parse_fetch_response(payload, version):
+    """Parses a Fetch response (v7 to v16).  Returns a dict with
+    correlation_id, error_code, session_id and partitions: a flat list of
+    {topic, partition, error_code, high_watermark, last_stable_offset,
+    log_start_offset, records} in response order, topic being the name
+    before v13 and the id from v13."""
+    flexible = version >= 12
+    r = Reader(payload)
+    out = {"correlation_id": r.int32()}
+    if flexible:
+        r.tagged_fields()
+
+    def array(item):
+        return r.compact_array(item) if flexible else r.array(item)
+
+    def tags():
+        if flexible:
+            r.tagged_fields()
+
+    out["throttle_time_ms"] = r.int32()
+    out["error_code"] = r.int16()
+    out["session_id"] = r.int32()
+    parts = []
+
+    def aborted():
+        r.int64()
+        r.int64()
+        tags()
+
+    def records():
+        if flexible:
+            n = r.uvarint() - 1
+        else:
+            n = r.int32()
+        return r.take(n) if n > 0 else b""
+
+    def partition(topic):
+        p = {"topic": topic, "partition": r.int32(), "error_code": r.int16(),
+             "high_watermark": r.int64(), "last_stable_offset": r.int64(),
+             "log_start_offset": r.int64()}
+        if flexible:
+            n = r.uvarint() - 1
+        else:
+            n = r.int32()
+        for _ in range(max(n, 0)):
+            aborted()
+        if version >= 11:
+            r.int32()  # preferred read replica
+        p["records"] = records()
+        tags()
+        parts.append(p)
+
+    def topic():
+        name = r.uuid() if version >= 13 else (r.compact_string() if flexible else r.string())
+        array(lambda: partition(name))
+        tags()
+
+    array(topic)
+    tags()
+    r.expect_end(f"Fetch v{version} response")
+    out["partitions"] = parts
+    return out
+
+
+# --------------------------------------------------------------------------
 # CreateTopics
 # --------------------------------------------------------------------------
 
 def create_topics_request(version, correlation_id, topics, timeout_ms=30000,
                           validate_only=False, client_id="gregor-tests"):
     """A CreateTopics request (v2-v7) frame.  topics: [(name, partitions,
-    replication_factor)], no explicit assignments, no configs."""
+    replication_factor)] or [(name, partitions, replication_factor,
+    {config: value})], no explicit assignments."""
     flexible = version >= 5
     w = Writer()
     string = w.compact_string if flexible else w.string
 
     def count(n):
-        if flexible:
-            w.uvarint(n + 1)
-        else:
-            w.int32(n)
+        w.count(n, flexible)
 
     count(len(topics))
-    for name, partitions, rf in topics:
+    for name, partitions, rf, *rest in topics:
+        configs = rest[0] if rest else {}
         string(name)
         w.int32(partitions).int16(rf)
         count(0)  # assignments
-        count(0)  # configs
+        count(len(configs))
+        for key, value in configs.items():
+            string(key)
+            (w.compact_nullable_string if flexible else w.nullable_string)(value)
+            if flexible:
+                w.empty_tagged_fields()
         if flexible:
             w.empty_tagged_fields()
     w.int32(timeout_ms)
@@ -689,6 +998,191 @@ def parse_find_coordinator_response(payload, version):
 
 
 # --------------------------------------------------------------------------
+# The log APIs: DeleteRecords, DescribeLogDirs, OffsetForLeaderEpoch
+# --------------------------------------------------------------------------
+
+class _Codec:
+    """Picks the compact or classic spelling of strings and arrays for one
+    message version, over a Writer or a Reader."""
+
+    def __init__(self, io, flexible):
+        self.io = io
+        self.flexible = flexible
+
+    def string(self, v=None):
+        io = self.io
+        if isinstance(io, Writer):
+            return io.compact_string(v) if self.flexible else io.string(v)
+        return io.compact_string() if self.flexible else io.string()
+
+    def count(self, n):
+        """Writes an array count (None: a null array)."""
+        if self.flexible:
+            self.io.uvarint(0 if n is None else n + 1)
+        else:
+            self.io.int32(-1 if n is None else n)
+
+    def array(self, item):
+        return self.io.compact_array(item) if self.flexible else self.io.array(item)
+
+    def tags(self):
+        if self.flexible:
+            if isinstance(self.io, Writer):
+                self.io.empty_tagged_fields()
+            else:
+                self.io.tagged_fields()
+
+
+def _read_topics(c, partition):
+    """Reads an array of (name, partitions, tags) topics into {name:
+    {partition: fields}}; a topic or partition listed twice is an error."""
+    def topic():
+        name = c.string()
+        parts = c.array(partition)
+        c.tags()
+        by_index = {p["partition"]: p for p in parts}
+        if len(by_index) != len(parts):
+            raise ProtocolError(f"topic {name} lists a partition twice")
+        return name, by_index
+    topics = c.array(topic)
+    if len(dict(topics)) != len(topics):
+        raise ProtocolError(f"a topic is listed twice: {[t for t, _ in topics]}")
+    return dict(topics)
+
+
+def delete_records_request(version, correlation_id, topics, timeout_ms=10000,
+                           client_id="gregor-tests"):
+    """DeleteRecords (v0-v2); topics: {name: {partition: offset}}."""
+    flexible = version >= 2
+    w = Writer()
+    c = _Codec(w, flexible)
+    c.count(len(topics))
+    for name, parts in topics.items():
+        c.string(name)
+        c.count(len(parts))
+        for index, offset in parts.items():
+            w.int32(index).int64(offset)
+            c.tags()
+        c.tags()
+    w.int32(timeout_ms)
+    c.tags()
+    return encode_request(API_DELETE_RECORDS, version, correlation_id, w.bytes(), client_id,
+                          flexible=flexible)
+
+
+def parse_delete_records_response(payload, version):
+    """Returns correlation_id, throttle_time_ms and topics {name: {partition:
+    {low_watermark, error_code}}}."""
+    r = Reader(payload)
+    c = _Codec(r, version >= 2)
+    out = {"correlation_id": r.int32()}
+    c.tags()
+    out["throttle_time_ms"] = r.int32()
+
+    def partition():
+        p = {"partition": r.int32(), "low_watermark": r.int64(), "error_code": r.int16()}
+        c.tags()
+        return p
+
+    out["topics"] = _read_topics(c, partition)
+    c.tags()
+    r.expect_end(f"DeleteRecords v{version} response")
+    return out
+
+
+def describe_log_dirs_request(version, correlation_id, topics=None, client_id="gregor-tests"):
+    """DescribeLogDirs (v1-v4); topics: None for all, else {name: [partitions]}."""
+    flexible = version >= 2
+    w = Writer()
+    c = _Codec(w, flexible)
+    c.count(None if topics is None else len(topics))
+    for name, parts in (topics or {}).items():
+        c.string(name)
+        c.count(len(parts))
+        for index in parts:
+            w.int32(index)
+        c.tags()
+    c.tags()
+    return encode_request(API_DESCRIBE_LOG_DIRS, version, correlation_id, w.bytes(), client_id,
+                          flexible=flexible)
+
+
+def parse_describe_log_dirs_response(payload, version):
+    """Returns correlation_id, throttle_time_ms, error_code (v3+) and results
+    [{error_code, log_dir, topics {name: {partition: {partition_size,
+    offset_lag, is_future_key}}}, total_bytes, usable_bytes (v4+)}]."""
+    r = Reader(payload)
+    c = _Codec(r, version >= 2)
+    out = {"correlation_id": r.int32()}
+    c.tags()
+    out["throttle_time_ms"] = r.int32()
+    if version >= 3:
+        out["error_code"] = r.int16()
+
+    def partition():
+        p = {"partition": r.int32(), "partition_size": r.int64(), "offset_lag": r.int64(),
+             "is_future_key": r.bool()}
+        c.tags()
+        return p
+
+    def result():
+        res = {"error_code": r.int16(), "log_dir": c.string()}
+        res["topics"] = _read_topics(c, partition)
+        if version >= 4:
+            res["total_bytes"] = r.int64()
+            res["usable_bytes"] = r.int64()
+        c.tags()
+        return res
+    out["results"] = c.array(result)
+    c.tags()
+    r.expect_end(f"DescribeLogDirs v{version} response")
+    return out
+
+
+def offset_for_leader_epoch_request(version, correlation_id, topics, replica_id=-1,
+                                    client_id="gregor-tests"):
+    """OffsetForLeaderEpoch (v2-v4); topics: {name: [(partition,
+    current_leader_epoch, leader_epoch)]}; replica_id is sent from v3."""
+    flexible = version >= 4
+    w = Writer()
+    c = _Codec(w, flexible)
+    if version >= 3:
+        w.int32(replica_id)
+    c.count(len(topics))
+    for name, parts in topics.items():
+        c.string(name)
+        c.count(len(parts))
+        for index, current, epoch in parts:
+            w.int32(index).int32(current).int32(epoch)
+            c.tags()
+        c.tags()
+    c.tags()
+    return encode_request(API_OFFSET_FOR_LEADER_EPOCH, version, correlation_id, w.bytes(),
+                          client_id, flexible=flexible)
+
+
+def parse_offset_for_leader_epoch_response(payload, version):
+    """Returns correlation_id, throttle_time_ms and topics {name: {partition:
+    {error_code, leader_epoch, end_offset}}}."""
+    r = Reader(payload)
+    c = _Codec(r, version >= 4)
+    out = {"correlation_id": r.int32()}
+    c.tags()
+    out["throttle_time_ms"] = r.int32()
+
+    def partition():
+        p = {"error_code": r.int16(), "partition": r.int32(), "leader_epoch": r.int32(),
+             "end_offset": r.int64()}
+        c.tags()
+        return p
+
+    out["topics"] = _read_topics(c, partition)
+    c.tags()
+    r.expect_end(f"OffsetForLeaderEpoch v{version} response")
+    return out
+
+
+# --------------------------------------------------------------------------
 # Connections
 # --------------------------------------------------------------------------
 
@@ -801,6 +1295,12 @@ class KafkaConnection:
             create_topics_request(version, cid, topics, timeout_ms, validate_only),
             cid, parse_create_topics_response, version)
 
+    def fetch(self, version, topics, **kw):
+        """One Fetch round trip (see fetch_request for the arguments)."""
+        cid = self._correlation_id()
+        return self._round_trip(fetch_request(version, cid, topics, **kw), cid,
+                                parse_fetch_response, version)
+
     def describe_quorum(self, version=1):
         cid = self._correlation_id()
         return self._round_trip(describe_quorum_request(version, cid), cid,
@@ -812,6 +1312,25 @@ class KafkaConnection:
         cid = self._correlation_id()
         return self._round_trip(find_coordinator_request(version, cid, keys, key_type), cid,
                                 parse_find_coordinator_response, version)["coordinators"]
+
+    def delete_records(self, topics, version=2, timeout_ms=10000):
+        """topics: {name: {partition: offset}}."""
+        cid = self._correlation_id()
+        return self._round_trip(delete_records_request(version, cid, topics, timeout_ms), cid,
+                                parse_delete_records_response, version)
+
+    def describe_log_dirs(self, topics=None, version=4):
+        """topics: None for all, else {name: [partitions]}."""
+        cid = self._correlation_id()
+        return self._round_trip(describe_log_dirs_request(version, cid, topics), cid,
+                                parse_describe_log_dirs_response, version)
+
+    def offset_for_leader_epoch(self, topics, version=4, replica_id=-1):
+        """topics: {name: [(partition, current_leader_epoch, leader_epoch)]}."""
+        cid = self._correlation_id()
+        return self._round_trip(
+            offset_for_leader_epoch_request(version, cid, topics, replica_id), cid,
+            parse_offset_for_leader_epoch_response, version)
 
     def wait_closed(self, timeout=5.0):
         return wait_closed(self.sock, timeout)
@@ -1550,6 +2069,37 @@ class Cluster:
     def metadata(self, broker, topics=None, version=12):
         with broker.connect() as c:
             return c.metadata(version=version, topics=topics)
+
+    def create_topic(self, name, partitions=1, replication_factor=1, config=None,
+                     timeout=15.0):
+        """Creates a topic (raw CreateTopics to the first broker) and waits
+        until every partition has a leader."""
+        with self.brokers[0].connect(timeout=timeout) as c:
+            resp = c.create_topics([(name, partitions, replication_factor, config or {})],
+                                   timeout_ms=int(timeout * 1000))
+        errors = [t["error_code"] for t in resp["topics"]]
+        assert errors == [0], f"creating {name}: {resp}"
+        deadline = time.monotonic() + timeout
+        while True:
+            md = self.metadata(self.brokers[0], topics=[name])
+            t = [t for t in md["topics"] if t["name"] == name]
+            if t and t[0]["error_code"] == 0 and len(t[0]["partitions"]) == partitions and \
+                    all(p["leader_id"] >= 0 for p in t[0]["partitions"]):
+                return
+            assert time.monotonic() < deadline, f"topic {name} never got leaders"
+            time.sleep(0.05)
+
+
+def eventually(check, timeout=20.0, what="condition", poll=0.1):
+    """check() until it returns a true value (returned); fails the test
+    after timeout seconds, naming what it waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll)
 
 
 def raise_nofile_limit():

@@ -198,3 +198,21 @@ def test_advertised(two_brokers):
     with two_brokers.brokers[0].connect() as conn:
         apis = conn.api_versions(3)["apis"]
     assert apis[gregor.API_FIND_COORDINATOR] == (0, 6)
+
+
+def test_hostile_bodies_close_only_their_connection(two_brokers):
+    b = two_brokers.brokers[0]
+    bodies = [
+        (4, gregor.Writer().int8(0).uvarint(0x7FFFFFFF).bytes()),  # a count beyond the frame
+        (4, gregor.Writer().int8(0).uvarint(3).uvarint(200).raw(b"ab").bytes()),  # short string
+        (2, gregor.Writer().int16(50).raw(b"short").bytes()),  # v2 key cut short
+        (0, b""),  # no key at all
+    ]
+    for version, body in bodies:
+        with b.connect() as conn:
+            conn.send(gregor.encode_request(gregor.API_FIND_COORDINATOR, version, 9, body,
+                                            flexible=version >= 3))
+            closed, data = conn.wait_closed()
+            assert closed and not data, f"v{version} {body.hex()} was answered: {data.hex()}"
+    with b.connect() as conn:
+        assert conn.find_coordinator(["still-here"], 0, 4)[0]["key"] == "still-here"

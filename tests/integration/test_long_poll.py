@@ -5,15 +5,14 @@ no CPU, and a fetch with nothing to read answers after max_wait_ms.
 
 import os
 import statistics
-import struct
 import threading
 import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
+from gregor import fetch_v4, parse_fetch_v4
 
 API_FETCH = gregor.API_FETCH
 ERR_NONE = 0
@@ -28,20 +27,8 @@ def single(cluster):
     return cluster
 
 
-def create(cluster, name, partitions=1, timeout=15.0):
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    for f in admin.create_topics([NewTopic(name, partitions, 1)],
-                                 operation_timeout=timeout).values():
-        f.result(timeout)
-    deadline = time.monotonic() + timeout
-    while True:
-        md = cluster.metadata(cluster.brokers[0], topics=[name])
-        t = [t for t in md["topics"] if t["name"] == name]
-        if t and t[0]["error_code"] == ERR_NONE and len(t[0]["partitions"]) == partitions and \
-                all(p["leader_id"] >= 0 for p in t[0]["partitions"]):
-            return
-        assert time.monotonic() < deadline, f"topic {name} never got leaders"
-        time.sleep(0.05)
+def create(cluster, name, partitions=1):
+    cluster.create_topic(name, partitions)
 
 
 def consumer(cluster, topic, partition=0, offset=0, wait_ms=500):

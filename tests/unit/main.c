@@ -35,6 +35,9 @@ static const struct {
     {"group", group_suite},
     {"offsets_log", offsets_log_suite},
     {"offset_reset", offset_reset_suite},
+    {"fetch_session", fetch_session_suite},
+    {"log_apis", log_apis_suite},
+    {"topic_settings", topic_settings_suite},
 };
 
 int main(int argc, char **argv)

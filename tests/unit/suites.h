@@ -27,5 +27,8 @@ Suite *offsets_topic_suite(void);
 Suite *group_suite(void);
 Suite *offsets_log_suite(void);
 Suite *offset_reset_suite(void);
+Suite *fetch_session_suite(void);
+Suite *log_apis_suite(void);
+Suite *topic_settings_suite(void);
 
 #endif

@@ -1141,6 +1141,196 @@ START_TEST(test_kcat_batch_append_rewrites)
 }
 END_TEST
 
+/* ---- per-record policy ---- */
+
+typedef struct {
+    int n;
+    int32_t index[8];
+    gr_batch_record_problem problem[8];
+    int64_t ts[8], offset[8];
+} seen_errors;
+
+static void note_error(void *ctx, int32_t index, gr_batch_record_problem problem, int64_t ts,
+                       int64_t offset, const gr_record *rec)
+{
+    seen_errors *e = ctx;
+    ck_assert_ptr_nonnull(rec);
+    ck_assert_int_lt(e->n, 8);
+    e->index[e->n] = index;
+    e->problem[e->n] = problem;
+    e->ts[e->n] = ts;
+    e->offset[e->n++] = offset;
+}
+
+START_TEST(test_check_timestamps)
+{
+    gr_codec codec = (gr_codec)_i;
+    gr_record_spec r[5];
+    int64_t now = 1000000;
+    const int64_t ts[5] = {now - 500, now - 2000, now + 400, now + 1000, -1};
+    for (int i = 0; i < 5; i++)
+        r[i] = (gr_record_spec){.timestamp = ts[i], .offset_delta = i, .key = B("k"), .value = B("v")};
+    size_t len;
+    uint8_t *b = build(codec, 0, r, 5, &len);
+    gr_batch_set_base_offset(b, 10);
+    gr_batch_record_policy pol = {.now_ms = now, .create_time = true, .before_max_ms = 1000,
+                                  .after_max_ms = 500};
+    seen_errors e = {0};
+    ck_assert_int_eq(gr_batch_check_records(b, len, MAX_UNCOMPRESSED, &pol, note_error, &e), 2);
+    ck_assert_int_eq(e.n, 2);
+    ck_assert_int_eq(e.index[0], 1);
+    ck_assert_int_eq(e.problem[0], GR_BATCH_REC_TS_OUT_OF_RANGE);
+    ck_assert_int_eq(e.ts[0], now - 2000);
+    ck_assert_int_eq(e.offset[0], 11);
+    ck_assert_int_eq(e.index[1], 3);
+    ck_assert_int_eq(e.ts[1], now + 1000);
+    ck_assert_int_eq(e.offset[1], 13);
+    /* Kafka's defaults: no bound in the past, one hour ahead. */
+    pol.before_max_ms = INT64_MAX;
+    pol.after_max_ms = 3600000;
+    ck_assert_int_eq(gr_batch_check_records(b, len, MAX_UNCOMPRESSED, &pol, NULL, NULL), 0);
+    pol.after_max_ms = 999;
+    ck_assert_int_eq(gr_batch_check_records(b, len, MAX_UNCOMPRESSED, &pol, NULL, NULL), 1);
+    /* LogAppendTime topics do not look at the producer's timestamps. */
+    pol.create_time = false;
+    ck_assert_int_eq(gr_batch_check_records(b, len, MAX_UNCOMPRESSED, &pol, NULL, NULL), 0);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_check_keys_and_log_append_time)
+{
+    gr_record_spec r[3] = {
+        {.timestamp = 5, .offset_delta = 0, .key = B("k"), .value = B("v")},
+        {.timestamp = 5, .offset_delta = 1, .key = GR_BYTES_NULL, .value = B("v")},
+        {.timestamp = 9000000, .offset_delta = 2, .key = GR_BYTES_NULL, .value = B("v")},
+    };
+    size_t len;
+    uint8_t *b = build(GR_CODEC_NONE, 0, r, 3, &len);
+    gr_batch_record_policy pol = {.now_ms = 10, .create_time = true, .before_max_ms = INT64_MAX,
+                                  .after_max_ms = 100, .require_key = true};
+    seen_errors e = {0};
+    /* A missing key is the one problem reported for a record, as Kafka. */
+    ck_assert_int_eq(gr_batch_check_records(b, len, MAX_UNCOMPRESSED, &pol, note_error, &e), 2);
+    ck_assert_int_eq(e.index[0], 1);
+    ck_assert_int_eq(e.problem[0], GR_BATCH_REC_NO_KEY);
+    ck_assert_int_eq(e.index[1], 2);
+    ck_assert_int_eq(e.problem[1], GR_BATCH_REC_NO_KEY);
+    free(b);
+
+    /* A producer that sets LogAppendTime itself: refused on a
+     * LogAppendTime topic; record timestamps read as the max timestamp. */
+    b = build(GR_CODEC_NONE, GR_BATCH_ATTR_LOG_APPEND_TIME, r, 1, &len);
+    pol = (gr_batch_record_policy){.now_ms = 10, .create_time = false};
+    memset(&e, 0, sizeof e);
+    ck_assert_int_eq(gr_batch_check_records(b, len, MAX_UNCOMPRESSED, &pol, note_error, &e), 1);
+    ck_assert_int_eq(e.problem[0], GR_BATCH_REC_LOG_APPEND_TIME);
+    ck_assert_int_eq(e.ts[0], 5);
+    /* Unreadable records: -1, the batch's validation says why. */
+    ck_assert_int_eq(gr_batch_check_records(b, len - 1, MAX_UNCOMPRESSED, &pol, NULL, NULL), -1);
+    free(b);
+}
+END_TEST
+
+/* ---- re-encoding ---- */
+
+/* The plain records section of a batch. */
+static uint8_t *plain_records(const uint8_t *p, size_t len, size_t *n)
+{
+    gr_batch_header h;
+    ck_assert_int_eq(gr_batch_parse_header(p, len, &h), GR_BATCH_OK);
+    uint8_t *out = NULL;
+    ck_assert_int_eq(gr_decompress(gr_batch_codec(&h), p + GR_BATCH_HEADER_SIZE,
+                                   len - GR_BATCH_HEADER_SIZE, MAX_UNCOMPRESSED, &out, n),
+                     GR_OK);
+    return out;
+}
+
+START_TEST(test_recompress_every_pair)
+{
+    gr_codec from = (gr_codec)_i;
+    gr_record_spec r[5];
+    round_trip_records(r);
+    size_t len;
+    uint8_t *b = build(from, 0, r, 5, &len);
+    gr_batch_set_base_offset(b, 1234);
+    gr_batch_set_leader_epoch(b, 7);
+    size_t want_n;
+    uint8_t *want = plain_records(b, len, &want_n);
+    gr_batch_header h0;
+    ck_assert_int_eq(deep(b, len), GR_BATCH_OK);
+    ck_assert_int_eq(gr_batch_parse_header(b, len, &h0), GR_BATCH_OK);
+    for (gr_codec to = GR_CODEC_NONE; to <= GR_CODEC_ZSTD; to++) {
+        gr_writer w;
+        gr_writer_init(&w, 0);
+        gr_write_raw(&w, "xy", 2); /* appends after what is there */
+        ck_assert_int_eq(gr_batch_recompress(b, len, to, -1, MAX_UNCOMPRESSED, &w), GR_OK);
+        ck_assert_uint_gt(w.len, 2);
+        size_t n = w.len - 2;
+        uint8_t *out = dup_exact(w.p + 2, n);
+        gr_writer_free(&w);
+        gr_batch_header h;
+        ck_assert_int_eq(deep(out, n), GR_BATCH_OK);
+        ck_assert_int_eq(gr_batch_parse_header(out, n, &h), GR_BATCH_OK);
+        ck_assert_int_eq(gr_batch_codec(&h), to);
+        ck_assert_int_eq(h.base_offset, 1234);
+        ck_assert_int_eq(h.partition_leader_epoch, 7);
+        ck_assert_int_eq(h.attributes & ~GR_BATCH_ATTR_CODEC_MASK,
+                         h0.attributes & ~GR_BATCH_ATTR_CODEC_MASK);
+        ck_assert_int_eq(h.last_offset_delta, h0.last_offset_delta);
+        ck_assert_int_eq(h.base_timestamp, h0.base_timestamp);
+        ck_assert_int_eq(h.max_timestamp, h0.max_timestamp);
+        ck_assert_int_eq(h.producer_id, h0.producer_id);
+        ck_assert_int_eq(h.record_count, h0.record_count);
+        size_t got_n;
+        uint8_t *got = plain_records(out, n, &got_n);
+        ck_assert_uint_eq(got_n, want_n);
+        ck_assert_int_eq(memcmp(got, want, want_n), 0);
+        ck_assert_int_eq(count_records(out, n), 5);
+        if (to == from)
+            ck_assert(n == len || from != GR_CODEC_NONE);
+        free(got);
+        free(out);
+    }
+    free(want);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_recompress_refuses_corrupt)
+{
+    gr_record_spec r[5];
+    round_trip_records(r);
+    size_t len;
+    uint8_t *b = build(GR_CODEC_GZIP, 0, r, 5, &len);
+    gr_writer w;
+    gr_writer_init(&w, 0);
+    /* Truncated, bad CRC, bad target codec: nothing appended. */
+    ck_assert_int_eq(gr_batch_recompress(b, len - 1, GR_CODEC_LZ4, -1, MAX_UNCOMPRESSED, &w),
+                     GR_ERR_MALFORMED);
+    b[len - 1] ^= 0x40;
+    ck_assert_int_eq(gr_batch_recompress(b, len, GR_CODEC_LZ4, -1, MAX_UNCOMPRESSED, &w),
+                     GR_ERR_MALFORMED);
+    b[len - 1] ^= 0x40;
+    ck_assert_int_eq(gr_batch_recompress(b, len, (gr_codec)5, -1, MAX_UNCOMPRESSED, &w),
+                     GR_ERR_MALFORMED);
+    /* Beyond the decompression bound. */
+    ck_assert_int_eq(gr_batch_recompress(b, len, GR_CODEC_NONE, -1, 64, &w), GR_ERR_MALFORMED);
+    ck_assert_uint_eq(w.len, 0);
+    free(b);
+    /* A valid CRC over records that are not gzip at all. */
+    static const uint8_t junk[] = "not a gzip stream at all";
+    hand_header hh = {.attributes = GR_CODEC_GZIP, .last_offset_delta = 0, .record_count = 1};
+    b = assemble(&hh, junk, sizeof junk - 1, &len);
+    ck_assert_int_eq(shallow(b, len), GR_BATCH_OK);
+    ck_assert_int_eq(gr_batch_recompress(b, len, GR_CODEC_ZSTD, -1, MAX_UNCOMPRESSED, &w),
+                     GR_ERR_MALFORMED);
+    ck_assert_uint_eq(w.len, 0);
+    gr_writer_free(&w);
+    free(b);
+}
+END_TEST
+
 Suite *batch_suite(void)
 {
     Suite *s = suite_create("batch");
@@ -1189,6 +1379,17 @@ Suite *batch_suite(void)
     tc = tcase_create("compression");
     tcase_add_loop_test(tc, test_decompression_bound, GR_CODEC_GZIP, GR_CODEC_ZSTD + 1);
     tcase_add_test(tc, test_not_compressed_data);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("policy");
+    tcase_add_loop_test(tc, test_check_timestamps, GR_CODEC_NONE, GR_CODEC_ZSTD + 1);
+    tcase_add_test(tc, test_check_keys_and_log_append_time);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("recompress");
+    tcase_add_loop_test(tc, test_recompress_every_pair, GR_CODEC_NONE, GR_CODEC_ZSTD + 1);
+    tcase_add_test(tc, test_recompress_refuses_corrupt);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
 

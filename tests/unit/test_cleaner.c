@@ -13,7 +13,6 @@
  * test.
  */
 #include <check.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,44 +27,24 @@
 #include "common/log.h"
 #include "common/logging.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testenv.h"
 
 #define T0 1700000000000LL /* a plausible wall clock, in ms */
 #define DAY 86400000LL
 #define MAXU (16u << 20)
 
 static char root[64];
-static int saved_stderr = -1;
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/grcleanXXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
-    /* Keep the test output readable: log lines go to a scratch file. */
-    char path[] = "/tmp/grcleanlogXXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    unlink(path);
-    saved_stderr = dup(STDERR_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
+    gr_test_mkdtemp(root, sizeof root, "clean");
+    gr_test_capture_stderr();
 }
 
 static void teardown(void)
 {
-    nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    if (saved_stderr >= 0) {
-        dup2(saved_stderr, STDERR_FILENO);
-        close(saved_stderr);
-        saved_stderr = -1;
-    }
+    gr_test_rmtree(root);
+    gr_test_release_stderr();
 }
 
 /* ---- the model ---- */

@@ -14,7 +14,6 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,55 +28,25 @@
 #include "common/logging.h"
 #include "common/segment.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testenv.h"
 
 #define T0 1700000000000LL /* a plausible wall clock, in ms */
 
 static char root[64];
 static char pdir[128]; /* root/t-0 */
-static int saved_stderr = -1;
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/grlogXXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    gr_test_mkdtemp(root, sizeof root, "log");
     snprintf(pdir, sizeof pdir, "%s/t-0", root);
-    char path[] = "/tmp/grloglogXXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    unlink(path);
-    saved_stderr = dup(STDERR_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
+    gr_test_capture_stderr();
     gr_logging_set_level(GR_LOGGING_INFO);
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
 }
 
 static void teardown(void)
 {
-    nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    if (saved_stderr >= 0) {
-        dup2(saved_stderr, STDERR_FILENO);
-        close(saved_stderr);
-        saved_stderr = -1;
-    }
-}
-
-/* True if something logged so far contains s. */
-static bool logged(const char *s)
-{
-    static char buf[1 << 18];
-    ssize_t n = pread(STDERR_FILENO, buf, sizeof buf - 1, 0);
-    if (n < 0)
-        return false;
-    buf[n] = '\0';
-    return strstr(buf, s) != NULL;
+    gr_test_rmtree(root);
+    gr_test_release_stderr();
 }
 
 /* ---- batches whose content is a function of the offsets ---- */
@@ -479,7 +448,7 @@ START_TEST(test_roll_by_size)
     }
     /* a roll fsyncs and moves the recovery point to the new segment */
     ck_assert_int_eq(gr_log_recovery_point(log), info[n - 1].base_offset);
-    ck_assert(logged("rolled segment"));
+    ck_assert(gr_test_logged("rolled segment"));
     ck_assert_int_eq(read_all(log), 80);
     gr_log_close(log, T0);
     ck_assert_int_gt(check_indexes(), 0);
@@ -497,7 +466,7 @@ START_TEST(test_roll_by_time)
     ck_assert_int_eq(gr_log_segment_count(log), 1);
     append(log, 1, 10, T0 + 1001, 0, T0); /* 1001 ms after the segment's first batch */
     ck_assert_int_eq(gr_log_segment_count(log), 2);
-    ck_assert(logged("segment.ms"));
+    ck_assert(gr_test_logged("segment.ms"));
     gr_log_close(log, T0);
 }
 END_TEST
@@ -512,7 +481,7 @@ START_TEST(test_roll_by_full_index)
     for (int i = 0; i < 20; i++)
         append(log, 1, 10, T0 + i, 0, T0);
     ck_assert_int_ge(gr_log_segment_count(log), 3);
-    ck_assert(logged("segment.index.bytes"));
+    ck_assert(gr_test_logged("segment.index.bytes"));
     ck_assert_int_eq(read_all(log), 20);
     gr_log_close(log, T0);
     ck_assert_int_gt(check_indexes(), 0);
@@ -570,7 +539,7 @@ START_TEST(test_retention_by_time)
     ck_assert_int_eq(gr_log_retention(log, now, INT64_MAX, &deleted), GR_LOG_OK);
     ck_assert_int_eq(deleted, 1);
     ck_assert_int_eq(gr_log_start_offset(log), 16);
-    ck_assert(logged("retention.ms"));
+    ck_assert(gr_test_logged("retention.ms"));
     char p[256], q[256];
     seg_path(p, sizeof p, 8, ".log.deleted");
     ck_assert(exists(p)); /* renamed, still there during file.delete.delay.ms */
@@ -642,7 +611,7 @@ START_TEST(test_retention_by_size_and_hw)
     ck_assert_int_eq(deleted, 1);
     ck_assert_int_eq(gr_log_start_offset(log), 16);
     ck_assert_int_eq(gr_log_size_bytes(log), (uint64_t)c.retention_bytes);
-    ck_assert(logged("retention.bytes"));
+    ck_assert(gr_test_logged("retention.bytes"));
     ck_assert_int_eq(read_all(log), 16);
     gr_log_close(log, T0);
 }
@@ -839,6 +808,17 @@ START_TEST(test_epoch_cache)
     ck_assert_int_gt(fread(text, 1, sizeof text - 1, f), 0);
     fclose(f);
     ck_assert_str_eq(text, "0\n3\n1 0\n3 30\n5 40\n");
+    size_t n = 0;
+    gr_log_epoch_entry *copy = gr_log_epochs_copy(log, 1, &n); /* with room for one more */
+    ck_assert_ptr_nonnull(copy);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(copy[2].epoch, 5);
+    ck_assert_int_eq(copy[2].start_offset, 40);
+    copy[3] = (gr_log_epoch_entry){7, 60}; /* the extra slot is usable */
+    gr_log_epochs_end_offset(copy, 4, 5, 60, &ep, &end);
+    ck_assert_int_eq(ep, 5);
+    ck_assert_int_eq(end, 60);
+    free(copy);
     /* truncation removes the epochs starting at or after the new end */
     ck_assert_int_eq(gr_log_truncate_to(log, 40, T0), GR_LOG_OK);
     gr_log_epoch_entry e[8];
@@ -991,7 +971,7 @@ START_TEST(test_clean_shutdown_skips_scan)
     log = open_log(&c, T0);
     ck_assert(!exists(marker)); /* from now on a crash is unclean */
     ck_assert_int_eq(gr_log_end_offset(log), 20);
-    ck_assert(!logged("cutting"));
+    ck_assert(!gr_test_logged("cutting"));
     gr_log_abandon(log);
     /* unclean, recovery point 0: every batch is checked and the log cut at batch 5 */
     char rp[256];
@@ -999,7 +979,7 @@ START_TEST(test_clean_shutdown_skips_scan)
     ck_assert_int_eq(gr_checkpoint_write_offset(rp, "t", 0, 0), 0);
     log = open_log(&c, T0);
     ck_assert_int_eq(gr_log_end_offset(log), 10);
-    ck_assert(logged("cutting"));
+    ck_assert(gr_test_logged("cutting"));
     ck_assert_int_eq(read_all(log), 10);
     gr_log_close(log, T0);
 }
@@ -1029,7 +1009,7 @@ START_TEST(test_torn_tail_cut)
     free(b);
     log = open_log(&c, T0);
     ck_assert_int_eq(gr_log_end_offset(log), 66);
-    ck_assert(logged("torn batch"));
+    ck_assert(gr_test_logged("torn batch"));
     ck_assert_int_eq(read_all(log), 66);
     ck_assert_int_eq(append(log, 1, 10, T0, 0, T0), 66);
     gr_log_close(log, T0);
@@ -1064,7 +1044,7 @@ START_TEST(test_corrupt_index_rebuilt)
         check_range(&r, NULL, NULL);
         gr_log_read_release(&r);
     }
-    ck_assert(logged("does not match the log"));
+    ck_assert(gr_test_logged("does not match the log"));
     gr_log_close(log, T0);
     ck_assert_int_eq(check_indexes(), 19 + 4);
     /* after a crash every index entry is checked on open; a missing index is rebuilt */
@@ -1076,7 +1056,7 @@ START_TEST(test_corrupt_index_rebuilt)
     snprintf(p, sizeof p, "%s/.clean-shutdown", pdir);
     unlink(p);
     log = open_log(&c, T0);
-    ck_assert(logged("entries not increasing") || logged("outside"));
+    ck_assert(gr_test_logged("entries not increasing") || gr_test_logged("outside"));
     gr_log_close(log, T0);
     ck_assert_int_eq(check_indexes(), 19 + 4);
 }
@@ -1114,9 +1094,9 @@ START_TEST(test_leftovers_and_torn_checkpoints)
     fputs("0\n2\n1 0\n", f);
     fclose(f);
     log = open_log(&c, T0);
-    ck_assert(logged("recovery-point-offset-checkpoint is corrupt"));
-    ck_assert(logged("leader-epoch-checkpoint is corrupt"));
-    ck_assert(logged("unclean shutdown"));
+    ck_assert(gr_test_logged("recovery-point-offset-checkpoint is corrupt"));
+    ck_assert(gr_test_logged("leader-epoch-checkpoint is corrupt"));
+    ck_assert(gr_test_logged("unclean shutdown"));
     ck_assert_int_eq(read_all(log), 40);
     ck_assert_int_eq(gr_log_latest_epoch(log), -1);
     gr_log_close(log, T0);
@@ -1200,7 +1180,7 @@ START_TEST(test_replace_crash_at_each_step)
     for (int steps = 0; steps <= 5; steps++) {
         gr_log_config c = small_cfg();
         c.segment_bytes = 1 << 20;
-        nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        gr_test_rmtree(root);
         ck_assert_int_eq(mkdir(root, 0700), 0);
         gr_log *log = retention_log(&c, 16);
         int64_t kept;

@@ -8,7 +8,6 @@
  * to fire are ten minutes long, and passes are asked for with run_now.
  */
 #include <check.h>
-#include <ftw.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include "common/logtask.h"
 #include "common/segment.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testenv.h"
 
 #define LONG_MS 600000   /* an interval that never fires during a test */
 #define WAIT_LIMIT_MS 5000
@@ -56,24 +56,15 @@ static void sleep_ms(int64_t ms)
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/grlogtaskXXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    gr_test_mkdtemp(root, sizeof root, "logtask");
     /* the deletions are logged at INFO; keep the test output readable */
     saved_level = gr_logging_get_level();
     gr_logging_set_level(GR_LOGGING_WARN);
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static void teardown(void)
 {
-    nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    gr_test_rmtree(root);
     gr_logging_set_level(saved_level);
 }
 

@@ -20,7 +20,6 @@
  */
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,56 +34,23 @@
 #include "common/log.h"
 #include "common/logging.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/testenv.h"
 
 #define T0 1700000000000LL /* 0x0000018BCFE56800 */
 
 static char root[64];
-static int saved_stderr = -1;
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/groffXXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
-    char path[] = "/tmp/groffsetslogXXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    unlink(path);
-    saved_stderr = dup(STDERR_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
+    gr_test_mkdtemp(root, sizeof root, "offsetslog");
+    gr_test_capture_stderr();
     gr_logging_set_level(GR_LOGGING_INFO);
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
 }
 
 static void teardown(void)
 {
-    nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    if (saved_stderr >= 0) {
-        dup2(saved_stderr, STDERR_FILENO);
-        close(saved_stderr);
-        saved_stderr = -1;
-    }
-}
-
-/* How many times s was logged so far. */
-static int logged(const char *s)
-{
-    static char buf[1 << 18];
-    ssize_t n = pread(STDERR_FILENO, buf, sizeof buf - 1, 0);
-    if (n < 0)
-        return 0;
-    buf[n] = '\0';
-    int count = 0;
-    for (const char *p = buf; (p = strstr(p, s)) != NULL; p += strlen(s))
-        count++;
-    return count;
+    gr_test_rmtree(root);
+    gr_test_release_stderr();
 }
 
 /* ---- a partition of __consumer_offsets led here ---- */
@@ -519,7 +485,7 @@ START_TEST(append_and_load_every_kind)
     assert_seen(&s, 4, &second[1], 4);
     assert_seen(&s, 5, &second[2], 5);
     assert_seen(&s, 6, &first[0], 6);
-    ck_assert_int_eq(logged("skipping"), 0);
+    ck_assert_int_eq(gr_test_logged("skipping"), 0);
 
     /* A restart: the same records come back from the files. */
     close_partition(p);
@@ -627,7 +593,7 @@ START_TEST(unknown_kinds_skipped_quietly)
     load_all(p, &s);
     ck_assert_int_eq(s.n, 1);
     assert_seen(&s, 0, &good, 1);
-    ck_assert_int_eq(logged("skipping"), 0);
+    ck_assert_int_eq(gr_test_logged("skipping"), 0);
     close_partition(p);
 }
 END_TEST
@@ -681,9 +647,9 @@ START_TEST(damaged_records_skipped)
     assert_seen(&s, 0, &good, 8);
     assert_seen(&s, 1, &grp, 10);
     assert_seen(&s, 2, &good, 11);
-    ck_assert_int_eq(logged("skipping the record at offset"), 9);
-    ck_assert_int_eq(logged("offset 0: no key"), 1);
-    ck_assert_int_eq(logged("offset 4: unknown OffsetCommitValue version"), 1);
+    ck_assert_int_eq(gr_test_logged("skipping the record at offset"), 9);
+    ck_assert_int_eq(gr_test_logged("offset 0: no key"), 1);
+    ck_assert_int_eq(gr_test_logged("offset 4: unknown OffsetCommitValue version"), 1);
     close_partition(p);
 }
 END_TEST
@@ -726,7 +692,7 @@ START_TEST(batch_damaged_on_disk_skipped)
     ck_assert_int_eq(s.n, 2);
     assert_seen(&s, 0, &a, 0);
     assert_seen(&s, 1, &c, 3);
-    ck_assert_int_eq(logged("skipping the batch at offset 1: CRC mismatch"), 1);
+    ck_assert_int_eq(gr_test_logged("skipping the batch at offset 1: CRC mismatch"), 1);
     close_partition(p);
 }
 END_TEST
@@ -761,7 +727,7 @@ START_TEST(batch_with_records_cut_short)
     for (int i = 0; i < 3; i++)
         assert_seen(&s, i, &recs[i], i);
     assert_seen(&s, 3, &recs[2], 3);
-    ck_assert_int_eq(logged("skipping the rest of the batch after offset 2: record count"), 1);
+    ck_assert_int_eq(gr_test_logged("skipping the rest of the batch after offset 2: record count"), 1);
     close_partition(p);
 }
 END_TEST
@@ -781,8 +747,8 @@ START_TEST(warnings_bounded)
     seen s;
     load_all(p, &s);
     ck_assert_int_eq(s.n, 0);
-    ck_assert_int_eq(logged(": no key"), 20);
-    ck_assert_int_eq(logged("32 damaged records or batches skipped in all"), 1);
+    ck_assert_int_eq(gr_test_logged(": no key"), 20);
+    ck_assert_int_eq(gr_test_logged("32 damaged records or batches skipped in all"), 1);
     close_partition(p);
 }
 END_TEST
@@ -834,7 +800,7 @@ START_TEST(random_bytes_never_crash)
     char line[80];
     snprintf(line, sizeof line, "%d damaged records or batches skipped in all",
              BATCHES * PER_BATCH - visited);
-    ck_assert_msg(visited > 0 && logged(line) == 1, "%d visited; no line \"%s\"", visited, line);
+    ck_assert_msg(visited > 0 && gr_test_logged(line) == 1, "%d visited; no line \"%s\"", visited, line);
     close_partition(p);
 }
 END_TEST
@@ -859,7 +825,7 @@ START_TEST(compressed_batches_loaded)
     for (int c = 0; c < 4; c++)
         for (int i = 0; i < 2; i++)
             assert_seen(&s, 2 * c + i, &recs[c][i], 2 * c + i);
-    ck_assert_int_eq(logged("skipping"), 0);
+    ck_assert_int_eq(gr_test_logged("skipping"), 0);
     close_partition(p);
 }
 END_TEST
@@ -883,7 +849,7 @@ START_TEST(control_and_transactional_batches_skipped)
     load_all(p, &s);
     ck_assert_int_eq(s.n, 1);
     assert_seen(&s, 0, &rec, 2);
-    ck_assert_int_eq(logged("skipping"), 0);
+    ck_assert_int_eq(gr_test_logged("skipping"), 0);
     close_partition(p);
 }
 END_TEST

@@ -58,8 +58,13 @@ START_TEST(internal_topic_names)
 {
     ck_assert(gr_internal_topic(gr_str_from("__consumer_offsets")));
     ck_assert(gr_internal_topic(gr_str_from("__transaction_state")));
+    ck_assert(gr_internal_topic(gr_str_from("__share_group_state")));
     ck_assert(!gr_internal_topic(gr_str_from("__consumer_offsetsx")));
+    ck_assert(!gr_internal_topic(gr_str_from("__consumer_offset")));
+    ck_assert(!gr_internal_topic(gr_str_from("__cluster_metadata")));
     ck_assert(!gr_internal_topic(gr_str_from("__other")));
+    ck_assert(!gr_internal_topic(gr_str_from("_schemas")));
+    ck_assert(!gr_internal_topic(gr_str_from("")));
     ck_assert(!gr_internal_topic(GR_STR_NULL));
 }
 END_TEST
