@@ -301,14 +301,28 @@ START_TEST(member_id_required_then_initial_delay)
 }
 END_TEST
 
+static gr_leave_group_response leave(const char *group, const char **members,
+                                     const char **instances, int n, int16_t version);
+
+/* A member id handed out with MEMBER_ID_REQUIRED is gone once it
+ * expires (group g) or leaves (group h). */
 START_TEST(unknown_pending_member_id_expires)
 {
-    gr_gc_reply *r = join_full("g", "", NULL, "consumer", RANGE, 1, 4, 10000, 20000);
-    const char *id = id_of(r);
-    tick_to(h.now + 10001); /* it never came back within its session */
-    gr_gc_reply *j = join_full("g", id, NULL, "consumer", RANGE, 1, 4, 10000, 20000);
-    ck_assert(done(j));
-    ck_assert_int_eq(j->join.error_code, GR_UNKNOWN_MEMBER_ID);
+    for (int leaves = 0; leaves < 2; leaves++) {
+        const char *g = leaves ? "h" : "g";
+        gr_gc_reply *r = join_full(g, "", NULL, "consumer", RANGE, 1, 4, 10000, 20000);
+        const char *id = id_of(r);
+        if (leaves) {
+            const char *m[] = {id};
+            gr_leave_group_response l = leave(g, m, NULL, 1, 3);
+            ck_assert_int_eq(l.members[0].error_code, GR_NONE);
+        } else {
+            tick_to(h.now + 10001); /* it never came back within its session */
+        }
+        gr_gc_reply *j = join_full(g, id, NULL, "consumer", RANGE, 1, 4, 10000, 20000);
+        ck_assert(done(j));
+        ck_assert_int_eq(j->join.error_code, GR_UNKNOWN_MEMBER_ID);
+    }
 }
 END_TEST
 
@@ -572,22 +586,37 @@ START_TEST(sync_errors)
 }
 END_TEST
 
+/* A member arriving (group g) or the leader leaving (group h) before
+ * the leader's assignment voids the generation being assigned. */
 START_TEST(rebalance_voids_pending_sync)
 {
-    gr_gc_reply *ja = join("g", "");
-    gr_gc_reply *jb = join("g", "");
-    tick_to(h.now + 6000);
-    gr_gc_reply *sb = sync_("g", id_of(jb), 1);
-    ck_assert(!done(sb));
-    /* A third member arrives before the leader's assignment. */
-    gr_gc_reply *jc = join("g", "");
-    ck_assert(done(sb));
-    ck_assert_int_eq(sb->sync.error_code, GR_REBALANCE_IN_PROGRESS);
-    ck_assert_str_eq(state("g"), "PreparingRebalance");
-    join("g", id_of(ja));
-    join("g", id_of(jb));
-    ck_assert(done(jc));
-    ck_assert_int_eq(jc->join.generation_id, 2);
+    for (int leaves = 0; leaves < 2; leaves++) {
+        const char *g = leaves ? "h" : "g";
+        gr_gc_reply *ja = join(g, "");
+        gr_gc_reply *jb = join(g, "");
+        tick_to(h.now + 6000);
+        gr_gc_reply *sb = sync_(g, id_of(jb), 1);
+        ck_assert(!done(sb));
+        gr_gc_reply *jc = NULL;
+        if (leaves) {
+            const char *m[] = {id_of(ja)};
+            leave(g, m, NULL, 1, 3);
+        } else {
+            jc = join(g, "");
+        }
+        ck_assert(done(sb));
+        ck_assert_int_eq(sb->sync.error_code, GR_REBALANCE_IN_PROGRESS);
+        ck_assert_str_eq(state(g), "PreparingRebalance");
+        if (!leaves)
+            join(g, id_of(ja));
+        gr_gc_reply *j = join(g, id_of(jb));
+        ck_assert(done(j)); /* everyone left is in: the new generation at once */
+        ck_assert_int_eq(j->join.generation_id, 2);
+        if (leaves)
+            ck_assert_int_eq(j->join.members_count, 1); /* B leads now */
+        else
+            ck_assert(done(jc));
+    }
 }
 END_TEST
 
@@ -865,30 +894,38 @@ START_TEST(commit_validation)
 }
 END_TEST
 
-START_TEST(commit_not_applied_before_append)
+/* An admin commit of (g, t, 0) at `offset`, made but not yet appended:
+ * its records are left in out. */
+static void commit_pending(int64_t offset, int64_t retention_ms, int16_t version, gr_gc_out *out)
 {
-    C c = {"t", 0, 9, NULL};
     gr_offset_commit_request req;
     gr_offset_commit_request_init(&req);
     gr_offset_commit_request_topic t;
     gr_offset_commit_request_partition p;
     gr_offset_commit_request_partition_init(&p);
-    p.partition_index = c.partition;
-    p.committed_offset = c.offset;
+    p.partition_index = 0;
+    p.committed_offset = offset;
     p.committed_metadata = GR_STR_NULL;
-    t.name = S(c.topic);
+    t.name = S("t");
     t.partitions = &p;
     t.partitions_count = 1;
     req.group_id = S("g");
     req.generation_id_or_member_epoch = -1;
     req.member_id = S("");
+    req.retention_time_ms = retention_ms;
     req.topics = &t;
     req.topics_count = 1;
     gr_offset_commit_response resp;
+    gr_gc_out_init(out);
+    gr_gc_commit(h.gc, &req, version, h.now, &h.arena, &resp, out);
+    ck_assert_int_eq(resp.topics[0].partitions[0].error_code, GR_NONE);
+    ck_assert_uint_eq(out->nrecords, 1);
+}
+
+START_TEST(commit_not_applied_before_append)
+{
     gr_gc_out out;
-    gr_gc_out_init(&out);
-    gr_gc_commit(h.gc, &req, 8, h.now, &h.arena, &resp, &out);
-    ck_assert_uint_eq(out.nrecords, 1);
+    commit_pending(9, -1, 8, &out);
     ck_assert_int_eq(fetched("g", "t", 0, NULL), -1); /* the append failed: nothing */
     gr_gc_out_free(&out);
 }
@@ -1041,6 +1078,39 @@ START_TEST(unsubscribed_offsets_expire_in_stable_group)
     ck_assert_str_eq(state("g"), "Stable");
     ck_assert_int_eq(fetched("g", "t", 0, NULL), 1);  /* still subscribed: kept */
     ck_assert_int_eq(fetched("g", "u", 0, NULL), -1); /* nobody reads it: expired */
+}
+END_TEST
+
+START_TEST(commit_retention_v2)
+{
+    teardown();
+    setup_cfg(INT32_MAX, 1000);
+    gr_gc_out out;
+    commit_pending(11, 5000, 2, &out); /* v2-4 only: its own, shorter retention */
+    ck_assert_int_eq(out.records[0].offset.expire_timestamp, h.now + 5000);
+    settle(&out);
+    tick_to(h.now + 4000);
+    ck_assert_int_eq(fetched("g", "t", 0, NULL), 11);
+    tick_to(h.now + 2000);
+    ck_assert_int_eq(fetched("g", "t", 0, NULL), -1);
+}
+END_TEST
+
+START_TEST(retried_join_in_completing_rebalance)
+{
+    gr_gc_reply *ja = join("g", "");
+    gr_gc_reply *jb = join("g", "");
+    tick_to(h.now + 6000);
+    ck_assert_str_eq(state("g"), "CompletingRebalance");
+    /* A member whose JoinGroup answer was lost asks again: same answer. */
+    gr_gc_reply *again = join("g", id_of(jb));
+    ck_assert(done(again));
+    ck_assert_int_eq(again->join.error_code, GR_NONE);
+    ck_assert_int_eq(again->join.generation_id, jb->join.generation_id);
+    ck_assert_str_eq(state("g"), "CompletingRebalance");
+    /* The leader asking again still gets every member. */
+    gr_gc_reply *lead = join("g", id_of(ja));
+    ck_assert_int_eq(lead->join.members_count, 2);
 }
 END_TEST
 
@@ -1206,6 +1276,8 @@ Suite *group_suite(void)
     tcase_add_test(tc, offset_delete);
     tcase_add_test(tc, offsets_expire);
     tcase_add_test(tc, unsubscribed_offsets_expire_in_stable_group);
+    tcase_add_test(tc, commit_retention_v2);
+    tcase_add_test(tc, retried_join_in_completing_rebalance);
     tcase_add_test(tc, replay_rebuilds_state);
     tcase_add_test(tc, describe_and_list);
     tcase_add_test(tc, free_answers_waiters);
