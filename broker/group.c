@@ -656,44 +656,46 @@ static void tombstone_group(group *g, gr_gc_out *o)
 
 /* ---- the rebalance ---- */
 
-/* The protocol every member supports with the most first-choice votes;
- * ties go to the earlier one in the leader's (else the first member's)
- * order. NULL when none is common. */
+/* True when every member offers protocol name. */
+static bool common_protocol(group *g, const char *name)
+{
+    for (member *m = g->members; m; m = m->next)
+        if (!member_proto(m, name))
+            return false;
+    return true;
+}
+
+/* The protocol every member supports with the most votes, each member
+ * voting for the first common one in its own order; ties go to the
+ * earlier one in the leader's (else the first member's) order. NULL when
+ * none is common. O(members x protocols^2), protocols being capped at
+ * GR_GC_MAX_PROTOCOLS per member. */
 static const char *select_protocol(group *g)
 {
     member *first = find_member_c(g, g->leader);
     if (!first)
         first = g->members;
-    if (!first)
+    if (!first || first->nprotos <= 0)
         return NULL;
-    const char *best = NULL;
-    int best_votes = -1;
-    for (int32_t i = 0; i < first->nprotos; i++) {
-        const char *cand = first->protos[i].name;
-        bool common = true;
-        for (member *m = g->members; m && common; m = m->next)
-            common = member_proto(m, cand) != NULL;
-        if (!common)
-            continue;
-        int votes = 0;
-        for (member *m = g->members; m; m = m->next) {
-            /* A member votes for its most preferred common protocol. */
-            for (int32_t k = 0; k < m->nprotos; k++) {
-                bool c = true;
-                for (member *x = g->members; x && c; x = x->next)
-                    c = member_proto(x, m->protos[k].name) != NULL;
-                if (c) {
-                    votes += strcmp(m->protos[k].name, cand) == 0;
-                    break;
+    int32_t votes[GR_GC_MAX_PROTOCOLS] = {0};
+    bool common[GR_GC_MAX_PROTOCOLS];
+    int32_t n = first->nprotos < GR_GC_MAX_PROTOCOLS ? first->nprotos : GR_GC_MAX_PROTOCOLS;
+    for (int32_t i = 0; i < n; i++)
+        common[i] = common_protocol(g, first->protos[i].name);
+    for (member *m = g->members; m; m = m->next) {
+        bool voted = false;
+        for (int32_t k = 0; k < m->nprotos && !voted; k++)
+            for (int32_t i = 0; i < n && !voted; i++)
+                if (common[i] && strcmp(m->protos[k].name, first->protos[i].name) == 0) {
+                    votes[i]++;
+                    voted = true;
                 }
-            }
-        }
-        if (votes > best_votes) {
-            best = cand;
-            best_votes = votes;
-        }
     }
-    return best;
+    int32_t best = -1;
+    for (int32_t i = 0; i < n; i++)
+        if (common[i] && (best < 0 || votes[i] > votes[best]))
+            best = i;
+    return best >= 0 ? first->protos[best].name : NULL;
 }
 
 /* Kafka's supportsProtocols: an empty group takes any non-empty protocol
@@ -1158,6 +1160,10 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
     if (req->session_timeout_ms < gc->cfg.min_session_timeout_ms ||
         req->session_timeout_ms > gc->cfg.max_session_timeout_ms) {
         join_error_s(o, r, GR_INVALID_SESSION_TIMEOUT, req->member_id);
+        return;
+    }
+    if (req->protocols_count > GR_GC_MAX_PROTOCOLS) {
+        join_error_s(o, r, GR_INCONSISTENT_GROUP_PROTOCOL, req->member_id);
         return;
     }
     int64_t meta = 0;

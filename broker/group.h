@@ -51,6 +51,13 @@
 
 #define GR_GC_NO_DEADLINE INT64_MAX
 
+/* The most protocols (assignors) one member may offer. Clients offer a
+ * handful; the cap bounds the work of protocol selection, which a member
+ * offering thousands could otherwise make quadratic in them while holding
+ * its partition's lock. More is answered INCONSISTENT_GROUP_PROTOCOL
+ * (Kafka has no such cap). */
+#define GR_GC_MAX_PROTOCOLS 64
+
 typedef struct {
     int32_t min_session_timeout_ms;     /* group.min.session.timeout.ms */
     int32_t max_session_timeout_ms;     /* group.max.session.timeout.ms */

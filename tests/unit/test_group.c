@@ -122,7 +122,7 @@ static gr_gc_reply *join_full(const char *group, const char *member, const char 
 {
     gr_join_group_request req;
     gr_join_group_request_init(&req);
-    gr_join_group_request_protocol p[4];
+    gr_join_group_request_protocol p[GR_GC_MAX_PROTOCOLS + 1];
     for (int i = 0; i < nprotos; i++) {
         p[i].name = S(protos[i].name);
         p[i].metadata = (gr_bytes){(const uint8_t *)protos[i].meta, (int32_t)strlen(protos[i].meta)};
@@ -468,6 +468,11 @@ START_TEST(join_bad_input)
     r = join_full("g", "stranger", NULL, "consumer", RANGE, 1, 5, 10000, 20000);
     ck_assert_int_eq(r->join.error_code, GR_UNKNOWN_MEMBER_ID);
     r = join_full("g", a, NULL, "consumer", RANGE, 0, 5, 10000, 20000);
+    ck_assert_int_eq(r->join.error_code, GR_INCONSISTENT_GROUP_PROTOCOL);
+    P many[GR_GC_MAX_PROTOCOLS + 1]; /* past the cap on assignors */
+    for (int i = 0; i <= GR_GC_MAX_PROTOCOLS; i++)
+        many[i] = (P){"range", "m"};
+    r = join_full("g", "", NULL, "consumer", many, GR_GC_MAX_PROTOCOLS + 1, 5, 10000, 20000);
     ck_assert_int_eq(r->join.error_code, GR_INCONSISTENT_GROUP_PROTOCOL);
     ck_assert_str_eq(state("g"), "Stable");
     ck_assert_int_eq(hb("g", a, 1), GR_NONE);
