@@ -45,7 +45,7 @@ $(GEN_C) $(GEN_H) $(GEN_TEST_C) &: proto/gen.py $(SCHEMAS)
 COMMON_SRC := $(wildcard common/*.c) $(wildcard proto/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
 CONTROLLER_SRC := $(wildcard controller/*.c)
-CTL_SRC := tools/gregorctl.c
+CTL_SRC := tools/gregorctl.c tools/offset_reset.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -90,6 +90,7 @@ $(BIN)/gregor-perf: $(call obj,tools/perf.c) $(LIBGREGOR)
 BROKER_LIB_OBJ := $(call obj,$(filter-out broker/main.c,$(BROKER_SRC)))
 CONTROLLER_LIB_OBJ := $(call obj,$(filter-out controller/main.c,$(CONTROLLER_SRC)))
 $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(BROKER_LIB_OBJ) $(CONTROLLER_LIB_OBJ) \
+                     $(call obj,tools/offset_reset.c) \
                      $(BUILD)/obj/gen/messages_test.o \
                      $(BUILD)/obj/tests/sim/memlog.o $(LIBGREGOR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_CHECK) $(LIBS_EVENT) $(LIBS)

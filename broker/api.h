@@ -33,6 +33,20 @@ int gr_handle_describe_quorum(gr_request *req, gr_writer *out);
 int gr_handle_produce(gr_request *req, gr_writer *out);
 int gr_handle_fetch(gr_request *req, gr_writer *out);
 int gr_handle_list_offsets(gr_request *req, gr_writer *out);
+/* Group and transaction coordinators (api_find_coordinator.c). */
+int gr_handle_find_coordinator(gr_request *req, gr_writer *out);
+
+/* The group coordinator (api_group.c, api_offsets.c; broker/coordinator.h). */
+int gr_handle_join_group(gr_request *req, gr_writer *out);
+int gr_handle_sync_group(gr_request *req, gr_writer *out);
+int gr_handle_heartbeat(gr_request *req, gr_writer *out);
+int gr_handle_leave_group(gr_request *req, gr_writer *out);
+int gr_handle_describe_groups(gr_request *req, gr_writer *out);
+int gr_handle_list_groups(gr_request *req, gr_writer *out);
+int gr_handle_delete_groups(gr_request *req, gr_writer *out);
+int gr_handle_offset_commit(gr_request *req, gr_writer *out);
+int gr_handle_offset_fetch(gr_request *req, gr_writer *out);
+int gr_handle_offset_delete(gr_request *req, gr_writer *out);
 
 /*
  * For the APIs whose answer mirrors the request topic by topic, partition
@@ -81,8 +95,6 @@ int gr_handle_offset_for_leader_epoch(gr_request *req, gr_writer *out);
  * 0 or above the high watermark, else GR_NONE with *target set. */
 int16_t gr_api_delete_records_target(int64_t requested, int64_t high_watermark,
                                      int64_t *target);
-/* Kafka's internal topics, whose records DeleteRecords refuses to delete. */
-bool gr_api_internal_topic(gr_str topic);
 /* A cleanup.policy value (comma-separated) includes "delete"; unset does. */
 bool gr_api_cleanup_policy_deletes(gr_str policy);
 /* Kafka's check of a request's current_leader_epoch against ours: -1 skips

@@ -73,17 +73,6 @@ bool gr_api_cleanup_policy_deletes(gr_str policy)
     return false;
 }
 
-bool gr_api_internal_topic(gr_str topic)
-{
-    static const char *const internal[] = {GR_OFFSETS_TOPIC, GR_TRANSACTION_TOPIC,
-                                           "__share_group_state"};
-    for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
-        if (topic.len == (int32_t)strlen(internal[i]) &&
-            memcmp(topic.ptr, internal[i], (size_t)topic.len) == 0)
-            return true;
-    return false;
-}
-
 /* The topic's cleanup.policy allows deleting records. */
 static bool topic_deletes(gr_broker *b, const char *topic)
 {
@@ -117,7 +106,7 @@ static void delete_partition(gr_str topic,
         return;
     }
     int64_t target;
-    if (gr_api_internal_topic(topic)) {
+    if (gr_internal_topic(topic)) {
         out->error_code = GR_INVALID_TOPIC_EXCEPTION; /* on any broker, as Kafka */
     } else if (!p || !atomic_load(&p->leader)) {
         out->error_code = GR_NOT_LEADER_OR_FOLLOWER;

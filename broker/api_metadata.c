@@ -18,6 +18,7 @@
  */
 #include "broker/api.h"
 #include "broker/cluster.h"
+#include "broker/offsets_topic.h"
 #include "common/errors.h"
 #include "common/logging.h"
 #include "common/names.h"
@@ -85,8 +86,7 @@ static int describe_topic(gr_request *req, const gr_metadata_image *img, const g
     gr_arena *a = &req->arena;
     rt->name = t->name;
     rt->topic_id = t->id;
-    rt->is_internal = t->name.len > 0 && t->name.ptr[0] == '_' && t->name.len > 1 &&
-                      t->name.ptr[1] == '_';
+    rt->is_internal = gr_internal_topic(t->name);
     rt->partitions = gr_arena_calloc(a, t->partition_count ? (size_t)t->partition_count : 1,
                                      sizeof *rt->partitions);
     if (!rt->partitions)

@@ -38,6 +38,8 @@ typedef struct gr_broker {
     /* The partition replicas this broker holds (replica.h); NULL for a
      * standalone broker. Fed by the cluster's metadata on the main loop. */
     struct gr_replica_mgr *replicas;
+    /* The group coordinator (coordinator.h); NULL for a standalone broker. */
+    struct gr_coordinator *coordinator;
     /* Incremental fetch sessions (fetch_session.h); NULL: none are made. */
     struct gr_fetch_sessions *fetch_sessions;
 } gr_broker;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "broker/broker.h"
+#include "broker/offsets_topic.h"
 #include "broker/replica.h"
 #include "common/errors.h"
 #include "common/kclient.h"
@@ -43,6 +44,7 @@ struct gr_cluster {
     int64_t shutdown_started;
     void (*done)(void *);
     void *done_arg;
+    struct create_topic *creating; /* topic creations awaiting an answer */
 };
 
 static int64_t mono_ms(void)
@@ -360,16 +362,42 @@ int gr_cluster_forward(gr_cluster *c, gr_request *req, const void *msg)
     return GR_PENDING;
 }
 
-typedef struct {
+/* A topic creation this broker asked for and has no answer to yet. Main
+ * loop only. FindCoordinator asks on every call until the internal topic
+ * has leaders, so a name already being created is not asked for again. */
+typedef struct create_topic {
     gr_cluster *c;
+    struct create_topic *next;
     char name[256];
 } create_topic;
+
+static void create_topic_unlink(create_topic *t)
+{
+    for (create_topic **p = &t->c->creating; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            return;
+        }
+}
 
 static void create_topic_done(void *arg, int err, gr_reader *body)
 {
     (void)err;
     (void)body;
-    free(arg);
+    create_topic *t = arg;
+    create_topic_unlink(t);
+    free(t);
+}
+
+static int32_t live_brokers(const gr_metadata_image *img)
+{
+    int32_t n = 0;
+    size_t nb = img ? gr_metadata_broker_count(img) : 0;
+    for (size_t i = 0; i < nb; i++) {
+        const gr_metadata_broker *br = gr_metadata_broker_at(img, i);
+        n += !br->fenced && !br->in_controlled_shutdown;
+    }
+    return n;
 }
 
 static void create_topic_send(evutil_socket_t fd, short what, void *arg)
@@ -377,20 +405,52 @@ static void create_topic_send(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     create_topic *t = arg;
-    gr_kclient *ctl = controller_client(t->c);
+    gr_cluster *c = t->c;
+    for (create_topic *o = c->creating; o; o = o->next)
+        if (strcmp(o->name, t->name) == 0) {
+            free(t); /* already asked for */
+            return;
+        }
+    gr_kclient *ctl = controller_client(c);
     gr_create_topics_request req;
     gr_create_topics_request_creatable_topic topic;
+    gr_create_topics_request_creatable_topic_config cfgs[GR_INTERNAL_TOPIC_MAX_CONFIGS];
+    gr_internal_topic_spec spec;
     gr_create_topics_request_init(&req);
     gr_create_topics_request_creatable_topic_init(&topic);
     topic.name = gr_str_from(t->name);
     topic.num_partitions = -1;
     topic.replication_factor = -1;
+    /* The main loop is the image's only writer: reading it needs no lock. */
+    if (gr_internal_topic_spec_for(c->b->config, topic.name, live_brokers(c->sm.img), &spec)) {
+        topic.num_partitions = spec.partitions;
+        topic.replication_factor = spec.replication_factor;
+        for (int i = 0; i < spec.nconfigs; i++) {
+            gr_create_topics_request_creatable_topic_config_init(&cfgs[i]);
+            cfgs[i].name = gr_str_from(spec.configs[i].name);
+            cfgs[i].value = gr_str_from(spec.configs[i].value);
+        }
+        topic.configs = cfgs;
+        topic.configs_count = spec.nconfigs;
+        if (spec.capped)
+            GR_WARN(SUB, "creating internal topic %s with replication factor %d: only %d live "
+                    "broker(s), fewer than the configured %d", t->name, spec.replication_factor,
+                    spec.replication_factor, spec.wanted_replication_factor);
+        GR_INFO(SUB, "creating internal topic %s: %d partitions, replication factor %d", t->name,
+                spec.partitions, spec.replication_factor);
+    } else {
+        GR_INFO(SUB, "auto-creating topic %s", t->name);
+    }
     req.topics = &topic;
     req.topics_count = 1;
     req.timeout_ms = FORWARD_TIMEOUT_MS;
+    t->next = c->creating; /* linked first: the answer unlinks it */
+    c->creating = t;
     if (!ctl || gr_kclient_send(ctl, GR_API_CREATE_TOPICS, 4, &req, FORWARD_TIMEOUT_MS,
-                                create_topic_done, t) != 0)
+                                create_topic_done, t) != 0) {
+        create_topic_unlink(t);
         free(t);
+    }
 }
 
 void gr_cluster_create_topic(gr_cluster *c, gr_str name)
@@ -401,9 +461,9 @@ void gr_cluster_create_topic(gr_cluster *c, gr_str name)
         return;
     }
     t->c = c;
+    t->next = NULL;
     memcpy(t->name, name.ptr, (size_t)name.len);
     t->name[name.len] = 0;
-    GR_INFO(SUB, "auto-creating topic %s", t->name);
     if (event_base_once(c->base, -1, EV_TIMEOUT, create_topic_send, t, &(struct timeval){0, 0}))
         free(t);
 }

@@ -16,6 +16,7 @@
 #include "broker/api.h"
 #include "broker/broker.h"
 #include "broker/cluster.h"
+#include "broker/coordinator.h"
 #include "broker/fetch_session.h"
 #include "broker/replica.h"
 #include "common/netserver.h"
@@ -107,6 +108,7 @@ static int serve(gr_broker *b)
     if (sig_int && sig_term && event_add(sig_int, NULL) == 0 && event_add(sig_term, NULL) == 0 &&
         (b->fetch_sessions = fetch_sessions_new(b)) &&
         (!clustered || (b->replicas = gr_replica_new(b))) &&
+        (!clustered || (b->coordinator = gr_coordinator_new(b, base))) &&
         (!clustered || (b->cluster = gr_cluster_start(b, base))) &&
         (server = gr_netserver_new(base, &cfg)) && gr_netserver_start(server) == 0) {
         GR_INFO("broker", "node %d ready%s", b->node_id, clustered ? "" : " (standalone)");
@@ -114,7 +116,11 @@ static int serve(gr_broker *b)
     }
     /* Long polls answer now, while the network threads still run. */
     gr_replica_stop(b->replicas);
+    /* Members waiting on a rebalance are answered while their threads run. */
+    gr_coordinator_stop(b->coordinator);
     gr_netserver_free(server);
+    gr_coordinator_free(b->coordinator);
+    b->coordinator = NULL;
     gr_cluster_free(b->cluster);
     b->cluster = NULL;
     /* After the network threads: no request holds a partition any more. */

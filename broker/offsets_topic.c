@@ -1,8 +1,12 @@
 /*
- * offsets_topic.c - Java's String.hashCode over UTF-8 input, and the
- * coordinator partition Kafka derives from it.
+ * offsets_topic.c - Java's String.hashCode over UTF-8 input, the
+ * coordinator partition Kafka derives from it, and how the internal topics
+ * are created.
  */
 #include "broker/offsets_topic.h"
+
+#include <stdio.h>
+#include <string.h>
 
 /* Decodes one UTF-8 sequence at s[*i]; returns the code point, or U+FFFD
  * (consuming one byte) for an invalid or truncated sequence. */
@@ -67,4 +71,61 @@ int32_t gr_coordinator_partition(const char *key, size_t len, int32_t nparts)
     /* Kafka's Utils.abs: Integer.MIN_VALUE becomes 0. */
     uint32_t a = h == INT32_MIN ? 0u : (uint32_t)(h < 0 ? -h : h);
     return (int32_t)(a % (uint32_t)nparts);
+}
+
+bool gr_internal_topic(gr_str name)
+{
+    return gr_str_eq(name, GR_OFFSETS_TOPIC) || gr_str_eq(name, GR_TRANSACTION_TOPIC) ||
+           gr_str_eq(name, GR_SHARE_STATE_TOPIC);
+}
+
+static void add_config(gr_internal_topic_spec *s, const char *name, const char *value)
+{
+    int i = s->nconfigs++;
+    snprintf(s->values[i], sizeof s->values[i], "%s", value);
+    s->configs[i].name = name;
+    s->configs[i].value = s->values[i];
+}
+
+static void add_config_int(gr_internal_topic_spec *s, const char *name, int64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    add_config(s, name, buf);
+}
+
+bool gr_internal_topic_spec_for(const gr_config *cfg, gr_str name, int32_t live_brokers,
+                                gr_internal_topic_spec *out)
+{
+    memset(out, 0, sizeof *out);
+    bool txn = gr_str_eq(name, GR_TRANSACTION_TOPIC);
+    if (!txn && !gr_str_eq(name, GR_OFFSETS_TOPIC))
+        return false;
+    /* Kafka's groupMetadataTopicConfigs and transactionTopicConfigs. */
+    int32_t rf;
+    if (txn) {
+        out->partitions = gr_config_int(cfg, "transaction.state.log.num.partitions");
+        rf = gr_config_int(cfg, "transaction.state.log.replication.factor");
+    } else {
+        out->partitions = gr_config_int(cfg, "offsets.topic.num.partitions");
+        rf = gr_config_int(cfg, "offsets.topic.replication.factor");
+    }
+    out->wanted_replication_factor = (int16_t)rf;
+    if (live_brokers > 0 && rf > live_brokers) {
+        rf = live_brokers;
+        out->capped = true;
+    }
+    out->replication_factor = (int16_t)rf;
+    add_config(out, "cleanup.policy", "compact");
+    if (txn) {
+        int32_t min_isr = gr_config_int(cfg, "transaction.state.log.min.isr");
+        add_config(out, "compression.type", "uncompressed");
+        add_config(out, "unclean.leader.election.enable", "false");
+        add_config_int(out, "min.insync.replicas", min_isr < rf ? min_isr : rf);
+        add_config_int(out, "segment.bytes", gr_config_int(cfg, "transaction.state.log.segment.bytes"));
+    } else {
+        add_config(out, "compression.type", "producer");
+        add_config_int(out, "segment.bytes", gr_config_int(cfg, "offsets.topic.segment.bytes"));
+    }
+    return true;
 }

@@ -51,6 +51,8 @@ struct gr_replica_mgr {
     atomic_int waiting;
     atomic_bool stopping;
     _Atomic(gr_replica_wait_hook) hook;
+    gr_replica_sync_hook sync_hook; /* main loop only */
+    void *sync_ctx;
 };
 
 static int64_t wall_ms(void)
@@ -148,6 +150,14 @@ void gr_partition_unref(gr_partition *p)
         gr_log_close(p->log, wall_ms());
     }
     free(p);
+}
+
+void gr_replica_set_sync_hook(gr_replica_mgr *m, gr_replica_sync_hook hook, void *ctx)
+{
+    if (m) {
+        m->sync_hook = hook;
+        m->sync_ctx = ctx;
+    }
 }
 
 void gr_replica_set_wait_hook(gr_replica_mgr *m, gr_replica_wait_hook hook)
@@ -481,6 +491,8 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
         pthread_rwlock_unlock(&m->lock);
     }
     free(opens);
+    if (m->sync_hook)
+        m->sync_hook(m->sync_ctx, img);
     return;
 oom:
     GR_ERROR(SUB, "out of memory following the metadata: partitions unchanged");

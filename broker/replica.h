@@ -118,6 +118,14 @@ int64_t gr_partition_appended(gr_partition *p);
 typedef void (*gr_replica_wait_hook)(const gr_partition *p);
 void gr_replica_set_wait_hook(gr_replica_mgr *m, gr_replica_wait_hook hook);
 
+/* The sync hook: called on the main loop at the end of every
+ * gr_replica_sync, with the image it followed, once the partitions are in
+ * line with it (the group coordinator learns here which partitions of
+ * __consumer_offsets it now leads). Setting it again replaces it; NULL:
+ * none. */
+typedef void (*gr_replica_sync_hook)(void *ctx, const gr_metadata_image *img);
+void gr_replica_set_sync_hook(gr_replica_mgr *m, gr_replica_sync_hook hook, void *ctx);
+
 /* Requests waiting on partitions (long-poll fetches) count themselves in
  * and out; they stop waiting once gr_replica_stopping says so. At shutdown
  * the main loop calls gr_replica_stop before stopping the network threads:

@@ -12,10 +12,13 @@
  *
  * The broker answers Metadata and DescribeCluster itself and forwards the
  * admin APIs (CreateTopics, DescribeConfigs, DescribeQuorum, ...) to the
- * active controller, so one address is all the tool needs. The exception
- * is DescribeLogDirs: each broker answers only for its own disks, so
+ * active controller, so one address is all the tool needs. The exceptions
+ * are DescribeLogDirs (each broker answers only for its own disks, so
  * `log-dirs describe` asks every broker the Metadata lists, at the address
- * it advertises, as kafka-log-dirs.sh does.
+ * it advertises, as kafka-log-dirs.sh does) and the group commands, as in
+ * Kafka: a group's requests go to its coordinator (found with
+ * FindCoordinator), ListGroups to every broker, and ListOffsets to each
+ * partition's leader.
  *
  * Exit status: 0 on success, 1 when the cluster answered with an error or
  * could not be reached (the Kafka error name and a sentence go to stderr),
@@ -43,6 +46,7 @@
 #include "common/metaprops.h"
 #include "common/version.h"
 #include "proto/messages.h"
+#include "tools/offset_reset.h"
 
 #define DEFAULT_BOOTSTRAP "127.0.0.1:9092"
 /* What the cluster may spend on an admin operation (the request's own
@@ -75,7 +79,16 @@ enum {
     O_BOOTSTRAP = 1u << 9,
     O_JSON = 1u << 10,
     O_HELP = 1u << 11,
+    /* groups */
+    O_STATE = 1u << 12,
+    O_TO_EARLIEST = 1u << 13,
+    O_TO_LATEST = 1u << 14,
+    O_TO_OFFSET = 1u << 15,
+    O_TO_DATETIME = 1u << 16,
+    O_SHIFT_BY = 1u << 17,
+    O_EXECUTE = 1u << 18,
 };
+#define O_RESET_MODES (O_TO_EARLIEST | O_TO_LATEST | O_TO_OFFSET | O_TO_DATETIME | O_SHIFT_BY)
 #define O_GLOBAL (O_BOOTSTRAP | O_JSON | O_HELP)
 
 typedef struct {
@@ -97,9 +110,18 @@ static const option options[] = {
     {"if-not-exists", 0, NULL, O_IF_NOT_EXISTS, "succeed if the topic already exists"},
     {"validate-only", 0, NULL, O_VALIDATE_ONLY, "check the request without applying it"},
     {"include-internal", 0, NULL, O_INTERNAL, "list internal topics too"},
-    {"topic", 0, "NAME", O_TOPIC, "the topic whose configs to use (log-dirs: to show)"},
+    {"topic", 0, "NAME", O_TOPIC,
+     "the topic whose configs to use (log-dirs: to show; group reset-offsets: to reset)"},
     {"broker", 0, "ID", O_BROKER, "the broker whose configs to use (log-dirs: to ask)"},
     {"all", 0, NULL, O_ALL, "include configs at their default values"},
+    {"state", 0, "STATE[,STATE...]", O_STATE, "only groups in these states (Stable, Empty, ...)"},
+    {"to-earliest", 0, NULL, O_TO_EARLIEST, "reset to the log start offset"},
+    {"to-latest", 0, NULL, O_TO_LATEST, "reset to the log end offset"},
+    {"to-offset", 0, "N", O_TO_OFFSET, "reset to offset N (within the log)"},
+    {"to-datetime", 0, "ISO8601", O_TO_DATETIME,
+     "reset to the first offset at or after a time (YYYY-MM-DDTHH:MM:SS.sss[Z|+HH:MM])"},
+    {"shift-by", 0, "N", O_SHIFT_BY, "move the committed offset by N (may be negative)"},
+    {"execute", 0, NULL, O_EXECUTE, "commit the new offsets (without it: a dry run)"},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -132,6 +154,11 @@ typedef struct ctl {
     int nconfigs;
     const char *topic;
     const char *broker;
+    const char **states; /* --state, canonical names */
+    int nstates;
+    gr_reset_mode reset_mode;
+    int64_t reset_arg;
+    bool execute;
 } ctl;
 
 typedef struct {
@@ -185,7 +212,8 @@ static const char *cstr(ctl *c, gr_str s)
     if (s.len < 0)
         return NULL;
     char *p = xalloc(c, (size_t)s.len + 1, 1);
-    memcpy(p, s.ptr, (size_t)s.len);
+    if (s.len)
+        memcpy(p, s.ptr, (size_t)s.len);
     return p;
 }
 
@@ -414,6 +442,13 @@ static const struct {
     {GR_CLUSTER_AUTHORIZATION_FAILED, "Not authorized to act on %s."},
     {GR_UNSUPPORTED_VERSION, "The cluster does not support this request for %s."},
     {GR_UNKNOWN_SERVER_ERROR, "The cluster failed unexpectedly while serving %s."},
+    {GR_GROUP_ID_NOT_FOUND, "%s does not exist."},
+    {GR_NON_EMPTY_GROUP, "%s still has members; stop them first."},
+    {GR_COORDINATOR_NOT_AVAILABLE, "The coordinator of %s is not available; try again."},
+    {GR_COORDINATOR_LOAD_IN_PROGRESS, "The coordinator of %s is still loading; try again."},
+    {GR_NOT_COORDINATOR, "The coordinator of %s moved; try again."},
+    {GR_GROUP_AUTHORIZATION_FAILED, "Not authorized to act on %s."},
+    {GR_INVALID_GROUP_ID, "%s is not a valid group id."},
 };
 
 /* Prints "Error: NAME: sentence" for a Kafka error about `what`. */
@@ -507,20 +542,25 @@ static void call_failed(ctl *c, int16_t api_key, int err)
 }
 
 /* One request at the highest version both sides speak, to the first
- * bootstrap endpoint that accepts a connection; the decoded response, or
- * exits with a message. */
-static void *call(ctl *c, int16_t api_key, const void *req)
+ * bootstrap endpoint that accepts a connection; the decoded response (and
+ * the version used, if version is not NULL), or exits with a message. */
+static void *call_v(ctl *c, int16_t api_key, const void *req, int16_t *version)
 {
     for (;;) {
         void *resp = NULL;
         int err = gr_kclient_call(c->hosts[c->cur], c->ports[c->cur], api_key, -1, req,
-                                  CALL_TIMEOUT_MS, &c->arena, &resp, NULL);
+                                  CALL_TIMEOUT_MS, &c->arena, &resp, version);
         if (!err)
             return resp;
         if (err != GR_KCLIENT_ERR_CONNECT || c->cur + 1 == c->nendpoints)
             call_failed(c, api_key, err);
         c->cur++;
     }
+}
+
+static void *call(ctl *c, int16_t api_key, const void *req)
+{
+    return call_v(c, api_key, req, NULL);
 }
 
 /* ---- one helper per request kind ---- */
@@ -1162,6 +1202,751 @@ static int cmd_quorum_describe(ctl *c)
     return EXIT_OK;
 }
 
+/* ---- consumer groups ---- */
+
+/* A broker to send a group's requests to: its coordinator, or a leader. */
+typedef struct {
+    int32_t id;
+    const char *host;
+    int port;
+} node_addr;
+
+static const char *group_what(ctl *c, const char *group)
+{
+    return fmt(c, "Group '%s'", group);
+}
+
+/* One request to a given broker at the highest version both sides speak
+ * (the version used in *version, unless NULL); exits with a message when
+ * nothing comes back. */
+static void *call_at(ctl *c, node_addr to, int16_t api_key, const void *req, int16_t *version)
+{
+    void *resp = NULL;
+    int err = gr_kclient_call(to.host, to.port, api_key, -1, req, CALL_TIMEOUT_MS, &c->arena,
+                              &resp, version);
+    if (err) {
+        const gr_api_info *api = gr_api_lookup(api_key);
+        const char *name = api ? api->name : "this request";
+        if (err == GR_KCLIENT_ERR_UNSUPPORTED)
+            fprintf(stderr, "Error: UNSUPPORTED_VERSION: The broker at %s:%d does not serve %s.\n",
+                    to.host, to.port, name);
+        else
+            fprintf(stderr, "Error: %s to broker %d at %s:%d failed: %s\n", name, to.id, to.host,
+                    to.port, gr_kclient_strerror(err));
+        cleanup_exit(c, EXIT_FAIL);
+    }
+    return resp;
+}
+
+/* Errors that mean "ask the coordinator again in a moment": the internal
+ * topic is being created, a coordinator is loading, or it moved. */
+static bool coordinator_retriable(int16_t code)
+{
+    return code == GR_COORDINATOR_NOT_AVAILABLE || code == GR_COORDINATOR_LOAD_IN_PROGRESS ||
+           code == GR_NOT_COORDINATOR;
+}
+
+#define COORDINATOR_WAIT_MS 15000
+#define COORDINATOR_RETRY_MS 200
+
+static void retry_pause(void)
+{
+    nanosleep(&(struct timespec){0, COORDINATOR_RETRY_MS * 1000000L}, NULL);
+}
+
+/* The coordinator of group; waits while it is not available yet (the
+ * first FindCoordinator of a cluster creates __consumer_offsets). */
+static node_addr find_coordinator(ctl *c, const char *group)
+{
+    gr_str key = gr_str_from(group);
+    gr_find_coordinator_request req;
+    gr_find_coordinator_request_init(&req);
+    req.key = key;
+    req.key_type = 0;
+    req.coordinator_keys = &key;
+    req.coordinator_keys_count = 1;
+    for (int64_t start = wall_ms();;) {
+        int16_t v = -1;
+        gr_find_coordinator_response *r = call_v(c, GR_API_FIND_COORDINATOR, &req, &v);
+        node_addr a = {r->node_id, cstr(c, r->host), r->port};
+        int16_t err = r->error_code;
+        gr_str msg = r->error_message;
+        if (v >= 4) {
+            if (r->coordinators_count < 1)
+                err = GR_UNKNOWN_SERVER_ERROR, msg = GR_STR_NULL;
+            else
+                a = (node_addr){r->coordinators[0].node_id, cstr(c, r->coordinators[0].host),
+                                r->coordinators[0].port},
+                err = r->coordinators[0].error_code, msg = r->coordinators[0].error_message;
+        }
+        if (!err)
+            return a;
+        if (!coordinator_retriable(err) || wall_ms() - start > COORDINATOR_WAIT_MS) {
+            print_kafka_error(c, err, msg, group_what(c, group));
+            cleanup_exit(c, EXIT_FAIL);
+        }
+        retry_pause();
+    }
+}
+
+/* The group-level error of a coordinator's response (0 if none). */
+typedef int16_t (*group_error_fn)(const void *resp, int16_t version);
+
+/* Sends req to group's coordinator, again (to a coordinator found anew)
+ * while the answer says the coordinator is not ready or has moved. */
+static void *group_call(ctl *c, const char *group, int16_t api_key, const void *req,
+                        group_error_fn error_of, int16_t *version)
+{
+    for (int64_t start = wall_ms();;) {
+        node_addr coord = find_coordinator(c, group);
+        void *resp = call_at(c, coord, api_key, req, version);
+        if (!coordinator_retriable(error_of(resp, *version)) ||
+            wall_ms() - start > COORDINATOR_WAIT_MS)
+            return resp;
+        retry_pause();
+    }
+}
+
+static int16_t describe_groups_error(const void *resp, int16_t version)
+{
+    (void)version;
+    const gr_describe_groups_response *r = resp;
+    return r->groups_count > 0 ? r->groups[0].error_code : 0;
+}
+
+static int16_t offset_fetch_error(const void *resp, int16_t version)
+{
+    const gr_offset_fetch_response *r = resp;
+    if (version >= 8)
+        return r->groups_count > 0 ? r->groups[0].error_code : 0;
+    return r->error_code;
+}
+
+static int16_t offset_commit_error(const void *resp, int16_t version)
+{
+    (void)version;
+    const gr_offset_commit_response *r = resp;
+    return r->topics_count > 0 && r->topics[0].partitions_count > 0
+               ? r->topics[0].partitions[0].error_code
+               : 0;
+}
+
+static int16_t delete_groups_error(const void *resp, int16_t version)
+{
+    (void)version;
+    const gr_delete_groups_response *r = resp;
+    return r->results_count > 0 ? r->results[0].error_code : 0;
+}
+
+/* The group as DescribeGroups sees it; exits on a group-level error. A
+ * group that does not exist is described as Dead (or, from DescribeGroups
+ * v6, answered GROUP_ID_NOT_FOUND). */
+static gr_describe_groups_response_described_group *describe_group(ctl *c, const char *group)
+{
+    gr_str name = gr_str_from(group);
+    gr_describe_groups_request req;
+    gr_describe_groups_request_init(&req);
+    req.groups = &name;
+    req.groups_count = 1;
+    int16_t v;
+    gr_describe_groups_response *r =
+        group_call(c, group, GR_API_DESCRIBE_GROUPS, &req, describe_groups_error, &v);
+    if (r->groups_count < 1) {
+        print_kafka_error(c, GR_UNKNOWN_SERVER_ERROR, GR_STR_NULL, group_what(c, group));
+        cleanup_exit(c, EXIT_FAIL);
+    }
+    gr_describe_groups_response_described_group *g = &r->groups[0];
+    if (g->error_code && g->error_code != GR_GROUP_ID_NOT_FOUND) {
+        print_kafka_error(c, g->error_code, GR_STR_NULL, group_what(c, group));
+        cleanup_exit(c, EXIT_FAIL);
+    }
+    if (g->error_code == GR_GROUP_ID_NOT_FOUND) {
+        g->group_state = gr_str_from("Dead");
+        g->members_count = 0;
+    }
+    return g;
+}
+
+/* One partition a command reports on. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t committed; /* -1: none */
+    int32_t member; /* index into the group's members, -1: unassigned */
+    gr_reset_partition reset;
+} group_partition;
+
+typedef struct {
+    group_partition *v;
+    int n, cap;
+} partition_list;
+
+static group_partition *partition_entry(ctl *c, partition_list *l, const char *topic,
+                                        int32_t partition)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i].partition == partition && strcmp(l->v[i].topic, topic) == 0)
+            return &l->v[i];
+    if (l->n == l->cap) {
+        int cap = l->cap ? l->cap * 2 : 16;
+        group_partition *v = xalloc(c, (size_t)cap, sizeof *v);
+        if (l->n)
+            memcpy(v, l->v, (size_t)l->n * sizeof *v);
+        l->v = v;
+        l->cap = cap;
+    }
+    group_partition *e = &l->v[l->n++];
+    *e = (group_partition){.topic = topic, .partition = partition, .committed = -1, .member = -1,
+                           .reset = {-1, -1, -1, -1}};
+    return e;
+}
+
+static int cmp_group_partition(const void *a, const void *b)
+{
+    const group_partition *x = a, *y = b;
+    int r = strcmp(x->topic, y->topic);
+    return r ? r : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+/* The group's committed offsets, into l (topic NULL: every topic; else
+ * only that topic's). */
+static void fetch_committed(ctl *c, const char *group, const char *topic, partition_list *l)
+{
+    gr_offset_fetch_request_group g;
+    gr_offset_fetch_request_group_init(&g);
+    g.group_id = gr_str_from(group);
+    g.topics_count = -1; /* every topic */
+    gr_offset_fetch_request req;
+    gr_offset_fetch_request_init(&req);
+    req.group_id = g.group_id;
+    req.topics_count = -1;
+    req.groups = &g;
+    req.groups_count = 1;
+    int16_t v;
+    gr_offset_fetch_response *r =
+        group_call(c, group, GR_API_OFFSET_FETCH, &req, offset_fetch_error, &v);
+    int16_t err = offset_fetch_error(r, v);
+    if (err) {
+        print_kafka_error(c, err, GR_STR_NULL, group_what(c, group));
+        cleanup_exit(c, EXIT_FAIL);
+    }
+    /* Both shapes carry the same fields: walk whichever came back. */
+    int32_t nt = v >= 8 ? (r->groups_count > 0 ? r->groups[0].topics_count : 0) : r->topics_count;
+    for (int32_t i = 0; i < nt; i++) {
+        gr_str tname = v >= 8 ? r->groups[0].topics[i].name : r->topics[i].name;
+        int32_t np = v >= 8 ? r->groups[0].topics[i].partitions_count : r->topics[i].partitions_count;
+        const char *t = cstr(c, tname);
+        if (!t || (topic && strcmp(t, topic) != 0))
+            continue;
+        for (int32_t k = 0; k < np; k++) {
+            int32_t pid;
+            int64_t off;
+            int16_t perr;
+            if (v >= 8) {
+                gr_offset_fetch_response_partitions *p = &r->groups[0].topics[i].partitions[k];
+                pid = p->partition_index, off = p->committed_offset, perr = p->error_code;
+            } else {
+                gr_offset_fetch_response_partition *p = &r->topics[i].partitions[k];
+                pid = p->partition_index, off = p->committed_offset, perr = p->error_code;
+            }
+            if (perr || off < 0)
+                continue;
+            partition_entry(c, l, t, pid)->committed = off;
+        }
+    }
+}
+
+static node_addr broker_addr(ctl *c, gr_metadata_response *md, int32_t id)
+{
+    for (int32_t i = 0; i < md->brokers_count; i++)
+        if (md->brokers[i].node_id == id)
+            return (node_addr){id, cstr(c, md->brokers[i].host), md->brokers[i].port};
+    return (node_addr){-1, NULL, 0};
+}
+
+static gr_metadata_response_topic *md_topic(gr_metadata_response *md, const char *name)
+{
+    for (int32_t i = 0; i < md->topics_count; i++)
+        if (gr_str_eq(md->topics[i].name, name))
+            return &md->topics[i];
+    return NULL;
+}
+
+static int32_t md_leader(gr_metadata_response_topic *t, int32_t partition)
+{
+    for (int32_t i = 0; t && i < t->partitions_count; i++)
+        if (t->partitions[i].partition_index == partition)
+            return t->partitions[i].leader_id;
+    return -1;
+}
+
+/* ListOffsets at timestamp ts (-1 latest, -2 earliest, or a time) for
+ * every entry of l (sorted by topic), asked of each partition's leader;
+ * out[i] gets the offset of l->v[i], -1 when unknown. */
+static void list_offsets(ctl *c, gr_metadata_response *md, partition_list *l, int64_t ts,
+                         int64_t *out)
+{
+    for (int i = 0; i < l->n; i++)
+        out[i] = -1;
+    bool *done = xalloc(c, (size_t)l->n, sizeof *done);
+    for (int i = 0; i < l->n; i++) {
+        if (done[i])
+            continue;
+        /* One request for every partition of this topic with this leader. */
+        gr_metadata_response_topic *t = md_topic(md, l->v[i].topic);
+        int32_t leader = md_leader(t, l->v[i].partition);
+        gr_list_offsets_request_list_offsets_partition *ps = xalloc(c, (size_t)l->n, sizeof *ps);
+        int *idx = xalloc(c, (size_t)l->n, sizeof *idx);
+        int32_t np = 0;
+        for (int k = i; k < l->n; k++) {
+            if (done[k] || strcmp(l->v[k].topic, l->v[i].topic) != 0 ||
+                md_leader(t, l->v[k].partition) != leader)
+                continue;
+            done[k] = true;
+            gr_list_offsets_request_list_offsets_partition_init(&ps[np]);
+            ps[np].partition_index = l->v[k].partition;
+            ps[np].timestamp = ts;
+            idx[np++] = k;
+        }
+        node_addr to = broker_addr(c, md, leader);
+        if (leader < 0 || !to.host)
+            continue; /* no leader now: the offsets stay unknown */
+        gr_list_offsets_request_list_offsets_topic lt;
+        gr_list_offsets_request_list_offsets_topic_init(&lt);
+        lt.name = gr_str_from(l->v[i].topic);
+        lt.partitions = ps;
+        lt.partitions_count = np;
+        gr_list_offsets_request req;
+        gr_list_offsets_request_init(&req);
+        req.replica_id = -1;
+        req.topics = &lt;
+        req.topics_count = 1;
+        req.timeout_ms = ADMIN_TIMEOUT_MS;
+        int16_t v;
+        gr_list_offsets_response *r = call_at(c, to, GR_API_LIST_OFFSETS, &req, &v);
+        for (int32_t ti = 0; ti < r->topics_count; ti++)
+            for (int32_t k = 0; k < r->topics[ti].partitions_count; k++) {
+                gr_list_offsets_response_list_offsets_partition_response *p =
+                    &r->topics[ti].partitions[k];
+                for (int32_t m = 0; m < np; m++)
+                    if (ps[m].partition_index == p->partition_index && !p->error_code)
+                        out[idx[m]] = p->offset;
+            }
+    }
+}
+
+/* The partitions assigned to a member (the consumer protocol's
+ * Assignment: an int16 version, then the message). */
+static gr_consumer_protocol_assignment *member_assignment(ctl *c, gr_bytes b)
+{
+    if (b.len < 2)
+        return NULL;
+    gr_reader r;
+    gr_reader_init(&r, b.ptr, (size_t)b.len);
+    int16_t version;
+    gr_consumer_protocol_assignment *a = xalloc(c, 1, sizeof *a);
+    if (gr_read_i16(&r, &version) != GR_OK || version < 0)
+        return NULL;
+    /* Newer versions only add fields: read them as the newest we know. */
+    if (version > 3)
+        version = 3;
+    if (gr_consumer_protocol_assignment_decode(a, &r, version, &c->arena) != GR_OK)
+        return NULL;
+    return a;
+}
+
+static const char *assignment_str(ctl *c, const gr_consumer_protocol_assignment *a)
+{
+    if (!a)
+        return NULL;
+    const char *s = "";
+    for (int32_t i = 0; i < a->assigned_partitions_count; i++) {
+        const gr_consumer_protocol_assignment_topic_partition *tp = &a->assigned_partitions[i];
+        s = fmt(c, "%s%s%s:%s", s, i ? " " : "", cstr(c, tp->topic),
+                join_ids(c, tp->partitions, tp->partitions_count));
+    }
+    return s;
+}
+
+static void json_int_or_null(ctl *c, const char *k, int64_t v)
+{
+    if (v < 0)
+        json_str(c, k, NULL);
+    else
+        json_int(c, k, v);
+}
+
+/* What `group describe` shows: the group, its members' assignments and
+ * one row per partition with a commit or an owner (sorted). */
+typedef struct {
+    const char *group;
+    int32_t coordinator;
+    gr_describe_groups_response_described_group *g;
+    gr_consumer_protocol_assignment **assigned; /* per member; NULL if not decodable */
+    partition_list l;
+    int64_t *leo; /* per row of l; -1 unknown */
+} group_view;
+
+static int64_t row_lag(const group_view *v, int i)
+{
+    int64_t committed = v->l.v[i].committed;
+    return committed >= 0 && v->leo[i] >= 0 ? v->leo[i] - committed : -1;
+}
+
+static const char *row_member(ctl *c, const group_view *v, int i)
+{
+    int32_t m = v->l.v[i].member;
+    return m >= 0 ? cstr(c, v->g->members[m].member_id) : NULL;
+}
+
+static void describe_group_json(ctl *c, const group_view *v)
+{
+    const gr_describe_groups_response_described_group *g = v->g;
+    json_open(c, '{');
+    json_str(c, "group", v->group);
+    json_gstr(c, "state", g->group_state);
+    json_gstr(c, "protocol_type", g->protocol_type);
+    json_gstr(c, "protocol", g->protocol_data);
+    json_int(c, "coordinator", v->coordinator);
+    json_key(c, "members");
+    json_open(c, '[');
+    for (int32_t m = 0; m < g->members_count; m++) {
+        gr_describe_groups_response_described_group_member *mb = &g->members[m];
+        json_open(c, '{');
+        json_gstr(c, "member_id", mb->member_id);
+        json_gstr(c, "group_instance_id", mb->group_instance_id);
+        json_gstr(c, "client_id", mb->client_id);
+        json_gstr(c, "host", mb->client_host);
+        json_key(c, "assignment");
+        json_open(c, '[');
+        for (int32_t i = 0; v->assigned[m] && i < v->assigned[m]->assigned_partitions_count; i++) {
+            gr_consumer_protocol_assignment_topic_partition *tp =
+                &v->assigned[m]->assigned_partitions[i];
+            json_open(c, '{');
+            json_gstr(c, "topic", tp->topic);
+            json_ids(c, "partitions", tp->partitions, tp->partitions_count);
+            json_close(c, '}');
+        }
+        json_close(c, ']');
+        json_close(c, '}');
+    }
+    json_close(c, ']');
+    json_key(c, "offsets");
+    json_open(c, '[');
+    for (int i = 0; i < v->l.n; i++) {
+        json_open(c, '{');
+        json_str(c, "topic", v->l.v[i].topic);
+        json_int(c, "partition", v->l.v[i].partition);
+        json_int_or_null(c, "committed_offset", v->l.v[i].committed);
+        json_int_or_null(c, "log_end_offset", v->leo[i]);
+        json_int_or_null(c, "lag", row_lag(v, i));
+        json_str(c, "member_id", row_member(c, v, i));
+        json_close(c, '}');
+    }
+    json_close(c, ']');
+    json_close(c, '}');
+}
+
+/* A number for a table cell; NULL (printed "-") when negative: unknown. */
+static const char *cell_i64(ctl *c, int64_t v)
+{
+    return v >= 0 ? fmt(c, "%lld", (long long)v) : NULL;
+}
+
+static void describe_group_text(ctl *c, const group_view *v)
+{
+    const gr_describe_groups_response_described_group *g = v->g;
+    printf("Group: %s\nState: %s\nProtocol: %s/%s\nCoordinator: %d\nMembers: %d\n", v->group,
+           cstr(c, g->group_state), g->protocol_type.len > 0 ? cstr(c, g->protocol_type) : "-",
+           g->protocol_data.len > 0 ? cstr(c, g->protocol_data) : "-", v->coordinator,
+           g->members_count);
+    if (g->members_count) {
+        printf("\n");
+        table t = {.ncols = 5};
+        table_row(c, &t, "CONSUMER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST", "ASSIGNMENT");
+        for (int32_t m = 0; m < g->members_count; m++) {
+            gr_describe_groups_response_described_group_member *mb = &g->members[m];
+            table_row(c, &t, cstr(c, mb->member_id), cstr(c, mb->group_instance_id),
+                      cstr(c, mb->client_id), cstr(c, mb->client_host),
+                      assignment_str(c, v->assigned[m]));
+        }
+        table_print(&t);
+    }
+    if (v->l.n) {
+        printf("\n");
+        table t = {.ncols = 6};
+        table_row(c, &t, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG",
+                  "CONSUMER-ID");
+        for (int i = 0; i < v->l.n; i++)
+            table_row(c, &t, v->l.v[i].topic, fmt(c, "%d", v->l.v[i].partition),
+                      cell_i64(c, v->l.v[i].committed), cell_i64(c, v->leo[i]),
+                      cell_i64(c, row_lag(v, i)), row_member(c, v, i));
+        table_print(&t);
+    }
+}
+
+static int cmd_group_describe(ctl *c)
+{
+    group_view v = {.group = c->args[0]};
+    v.coordinator = find_coordinator(c, v.group).id;
+    v.g = describe_group(c, v.group);
+    fetch_committed(c, v.group, NULL, &v.l);
+    if (gr_str_eq(v.g->group_state, "Dead") && v.l.n == 0)
+        return kafka_error(c, GR_GROUP_ID_NOT_FOUND, GR_STR_NULL, group_what(c, v.group));
+    /* Only the consumer protocol's assignments are understood here. */
+    bool consumer = gr_str_eq(v.g->protocol_type, "consumer");
+    v.assigned = xalloc(c, (size_t)v.g->members_count, sizeof *v.assigned);
+    for (int32_t m = 0; m < v.g->members_count; m++) {
+        gr_consumer_protocol_assignment *a =
+            consumer ? member_assignment(c, v.g->members[m].member_assignment) : NULL;
+        v.assigned[m] = a;
+        for (int32_t i = 0; a && i < a->assigned_partitions_count; i++)
+            for (int32_t k = 0; k < a->assigned_partitions[i].partitions_count; k++)
+                partition_entry(c, &v.l, cstr(c, a->assigned_partitions[i].topic),
+                                a->assigned_partitions[i].partitions[k])
+                    ->member = m;
+    }
+    qsort(v.l.v, (size_t)v.l.n, sizeof *v.l.v, cmp_group_partition);
+    v.leo = xalloc(c, (size_t)v.l.n, sizeof *v.leo);
+    if (v.l.n) {
+        const char **names = xalloc(c, (size_t)v.l.n, sizeof *names);
+        int nn = 0;
+        for (int i = 0; i < v.l.n; i++)
+            if (!nn || strcmp(names[nn - 1], v.l.v[i].topic) != 0)
+                names[nn++] = v.l.v[i].topic;
+        list_offsets(c, req_metadata(c, names, nn), &v.l, -1, v.leo);
+    }
+    if (c->json)
+        describe_group_json(c, &v);
+    else
+        describe_group_text(c, &v);
+    return EXIT_OK;
+}
+
+static int cmp_listed(const void *a, const void *b)
+{
+    const gr_list_groups_response_listed_group *x = *(gr_list_groups_response_listed_group *const *)a;
+    const gr_list_groups_response_listed_group *y = *(gr_list_groups_response_listed_group *const *)b;
+    return str_cmp(x->group_id, y->group_id);
+}
+
+static int cmd_group_list(ctl *c)
+{
+    gr_metadata_response *md = req_metadata(c, NULL, 0);
+    gr_list_groups_request req;
+    gr_list_groups_request_init(&req);
+    req.states_filter_count = c->nstates;
+    req.states_filter = xalloc(c, (size_t)c->nstates, sizeof *req.states_filter);
+    for (int i = 0; i < c->nstates; i++)
+        req.states_filter[i] = gr_str_from(c->states[i]);
+    req.types_filter_count = 0;
+    /* Each coordinator knows only its own groups: ask every broker. */
+    int cap = 16, n = 0;
+    gr_list_groups_response_listed_group **all = xalloc(c, (size_t)cap, sizeof *all);
+    for (int32_t b = 0; b < md->brokers_count; b++) {
+        node_addr to = broker_addr(c, md, md->brokers[b].node_id);
+        gr_list_groups_response *r;
+        int16_t v;
+        for (int64_t start = wall_ms();; retry_pause()) {
+            r = call_at(c, to, GR_API_LIST_GROUPS, &req, &v);
+            if (!coordinator_retriable(r->error_code) || wall_ms() - start > COORDINATOR_WAIT_MS)
+                break;
+        }
+        if (r->error_code)
+            return kafka_error(c, r->error_code, GR_STR_NULL, fmt(c, "Broker %d", to.id));
+        if (c->nstates && v < 4) {
+            fprintf(stderr, "Error: UNSUPPORTED_VERSION: broker %d cannot filter groups by state.\n",
+                    to.id);
+            return EXIT_FAIL;
+        }
+        for (int32_t i = 0; i < r->groups_count; i++) {
+            bool dup = false;
+            for (int k = 0; k < n && !dup; k++)
+                dup = str_cmp(all[k]->group_id, r->groups[i].group_id) == 0;
+            if (dup)
+                continue;
+            if (n == cap) {
+                gr_list_groups_response_listed_group **more = xalloc(c, (size_t)cap * 2, sizeof *more);
+                memcpy(more, all, (size_t)n * sizeof *all);
+                all = more;
+                cap *= 2;
+            }
+            all[n++] = &r->groups[i];
+        }
+    }
+    qsort(all, (size_t)n, sizeof *all, cmp_listed);
+    if (c->json) {
+        json_open(c, '{');
+        json_key(c, "groups");
+        json_open(c, '[');
+        for (int i = 0; i < n; i++) {
+            json_open(c, '{');
+            json_gstr(c, "group", all[i]->group_id);
+            json_gstr(c, "state", all[i]->group_state);
+            json_gstr(c, "protocol_type", all[i]->protocol_type);
+            json_close(c, '}');
+        }
+        json_close(c, ']');
+        json_close(c, '}');
+        return EXIT_OK;
+    }
+    table t = {.ncols = 3};
+    table_row(c, &t, "GROUP", "STATE", "PROTOCOL-TYPE");
+    for (int i = 0; i < n; i++)
+        table_row(c, &t, cstr(c, all[i]->group_id), cstr(c, all[i]->group_state),
+                  all[i]->protocol_type.len > 0 ? cstr(c, all[i]->protocol_type) : NULL);
+    table_print(&t);
+    return EXIT_OK;
+}
+
+static int cmd_group_reset_offsets(ctl *c)
+{
+    const char *group = c->args[0];
+    const char *topic = c->topic;
+    gr_describe_groups_response_described_group *g = describe_group(c, group);
+    bool inactive = gr_str_eq(g->group_state, "Empty") || gr_str_eq(g->group_state, "Dead");
+    if (!inactive) {
+        const char *m = fmt(c, "Assignments can only be reset if the group '%s' is inactive, but "
+                               "the current state is %s.", group, cstr(c, g->group_state));
+        if (c->execute) {
+            fprintf(stderr, "Error: %s\n", m);
+            return EXIT_FAIL;
+        }
+        fprintf(stderr, "Warning: %s\n", m);
+    }
+    gr_metadata_response *md = req_metadata(c, &topic, 1);
+    gr_metadata_response_topic *t = md_topic(md, topic);
+    if (!t || t->error_code)
+        return kafka_error(c, t ? t->error_code : GR_UNKNOWN_TOPIC_OR_PARTITION, GR_STR_NULL,
+                           topic_what(c, topic));
+    partition_list l = {0};
+    for (int32_t i = 0; i < t->partitions_count; i++)
+        partition_entry(c, &l, topic, t->partitions[i].partition_index);
+    fetch_committed(c, group, topic, &l);
+    qsort(l.v, (size_t)l.n, sizeof *l.v, cmp_group_partition);
+    int64_t *start = xalloc(c, (size_t)l.n, sizeof *start);
+    int64_t *end = xalloc(c, (size_t)l.n, sizeof *end);
+    int64_t *by_time = xalloc(c, (size_t)l.n, sizeof *by_time);
+    list_offsets(c, md, &l, -2, start);
+    list_offsets(c, md, &l, -1, end);
+    if (c->reset_mode == GR_RESET_TO_DATETIME)
+        list_offsets(c, md, &l, c->reset_arg, by_time);
+    int64_t *target = xalloc(c, (size_t)l.n, sizeof *target);
+    for (int i = 0; i < l.n; i++) {
+        group_partition *e = &l.v[i];
+        if (start[i] < 0 || end[i] < 0) {
+            fprintf(stderr, "Error: LEADER_NOT_AVAILABLE: the offsets of %s-%d are not known; "
+                            "try again.\n", topic, e->partition);
+            return EXIT_FAIL;
+        }
+        e->reset = (gr_reset_partition){e->committed, start[i], end[i],
+                                        c->reset_mode == GR_RESET_TO_DATETIME ? by_time[i] : -1};
+        target[i] = gr_reset_target(c->reset_mode, c->reset_arg, &e->reset);
+        if (target[i] < 0) {
+            fprintf(stderr, "Error: cannot shift the offset of %s-%d: the group has no committed "
+                            "offset for it.\n", topic, e->partition);
+            return EXIT_FAIL;
+        }
+    }
+    if (c->execute && l.n) {
+        gr_offset_commit_request_partition *ps = xalloc(c, (size_t)l.n, sizeof *ps);
+        for (int i = 0; i < l.n; i++) {
+            gr_offset_commit_request_partition_init(&ps[i]);
+            ps[i].partition_index = l.v[i].partition;
+            ps[i].committed_offset = target[i];
+            ps[i].committed_metadata = gr_str_from(""); /* as Kafka's tool: none */
+        }
+        gr_offset_commit_request_topic ct;
+        gr_offset_commit_request_topic_init(&ct);
+        ct.name = gr_str_from(topic);
+        ct.partitions = ps;
+        ct.partitions_count = l.n;
+        gr_offset_commit_request req;
+        gr_offset_commit_request_init(&req);
+        /* As Kafka's admin client: no generation, no member. */
+        req.group_id = gr_str_from(group);
+        req.generation_id_or_member_epoch = -1;
+        req.member_id = gr_str_from("");
+        req.topics = &ct;
+        req.topics_count = 1;
+        int16_t v;
+        gr_offset_commit_response *r =
+            group_call(c, group, GR_API_OFFSET_COMMIT, &req, offset_commit_error, &v);
+        for (int32_t i = 0; i < r->topics_count; i++)
+            for (int32_t k = 0; k < r->topics[i].partitions_count; k++)
+                if (r->topics[i].partitions[k].error_code)
+                    return kafka_error(c, r->topics[i].partitions[k].error_code, GR_STR_NULL,
+                                       fmt(c, "Group '%s' (%s-%d)", group, topic,
+                                           r->topics[i].partitions[k].partition_index));
+    }
+    if (c->json) {
+        json_open(c, '{');
+        json_str(c, "group", group);
+        json_str(c, "topic", topic);
+        json_bool(c, "executed", c->execute);
+        json_key(c, "partitions");
+        json_open(c, '[');
+        for (int i = 0; i < l.n; i++) {
+            json_open(c, '{');
+            json_int(c, "partition", l.v[i].partition);
+            json_int_or_null(c, "current_offset", l.v[i].committed);
+            json_int(c, "new_offset", target[i]);
+            json_close(c, '}');
+        }
+        json_close(c, ']');
+        json_close(c, '}');
+        return EXIT_OK;
+    }
+    table tb = {.ncols = 5};
+    table_row(c, &tb, "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET");
+    for (int i = 0; i < l.n; i++)
+        table_row(c, &tb, group, topic, fmt(c, "%d", l.v[i].partition),
+                  cell_i64(c, l.v[i].committed), cell_i64(c, target[i]));
+    table_print(&tb);
+    if (!c->execute)
+        printf("\nDry run: nothing was changed. Add --execute to commit these offsets.\n");
+    return EXIT_OK;
+}
+
+static int cmd_group_delete(ctl *c)
+{
+    int status = EXIT_OK;
+    if (c->json) {
+        json_open(c, '{');
+        json_key(c, "groups");
+        json_open(c, '[');
+    }
+    for (int i = 0; i < c->nargs; i++) {
+        const char *group = c->args[i];
+        gr_str name = gr_str_from(group);
+        gr_delete_groups_request req;
+        gr_delete_groups_request_init(&req);
+        req.groups_names = &name;
+        req.groups_names_count = 1;
+        int16_t v;
+        gr_delete_groups_response *r =
+            group_call(c, group, GR_API_DELETE_GROUPS, &req, delete_groups_error, &v);
+        int16_t err = r->results_count < 1 ? GR_UNKNOWN_SERVER_ERROR : r->results[0].error_code;
+        if (c->json) {
+            json_open(c, '{');
+            json_str(c, "group", group);
+            json_str(c, "error", err ? gr_kafka_error_name(err) : NULL);
+            json_close(c, '}');
+        } else if (!err) {
+            printf("Deleted group %s.\n", group);
+        }
+        if (err) {
+            print_kafka_error(c, err, GR_STR_NULL, group_what(c, group));
+            status = EXIT_FAIL;
+        }
+    }
+    if (c->json) {
+        json_close(c, ']');
+        json_close(c, '}');
+    }
+    return status;
+}
+
 /* ---- log directories ---- */
 
 /* DescribeLogDirs of every directory on one broker, asked of that broker
@@ -1173,16 +1958,8 @@ static gr_describe_log_dirs_response *req_describe_log_dirs(ctl *c,
     gr_describe_log_dirs_request req;
     gr_describe_log_dirs_request_init(&req);
     req.topics_count = -1; /* null: every partition */
-    const char *host = cstr(c, b->host);
-    void *resp = NULL;
-    int err = gr_kclient_call(host, b->port, GR_API_DESCRIBE_LOG_DIRS, -1, &req, CALL_TIMEOUT_MS,
-                              &c->arena, &resp, NULL);
-    if (err) {
-        fprintf(stderr, "Error: DescribeLogDirs to broker %d at %s:%d failed: %s\n",
-                b->node_id, host, b->port, gr_kclient_strerror(err));
-        cleanup_exit(c, EXIT_FAIL);
-    }
-    return resp;
+    return call_at(c, (node_addr){b->node_id, cstr(c, b->host), b->port}, GR_API_DESCRIBE_LOG_DIRS,
+                   &req, NULL);
 }
 
 static bool partition_wanted(ctl *c, gr_str topic)
@@ -1316,6 +2093,18 @@ static const command commands[] = {
     {"config", "delete", "(--topic NAME | --broker ID) KEY...",
      "remove config overrides (back to the default)", 1, -1, O_TOPIC | O_BROKER,
      cmd_config_delete},
+    {"group", "list", "[--state STATE[,STATE...]]", "consumer groups of every broker, with states",
+     0, 0, O_STATE, cmd_group_list},
+    {"group", "describe", "GROUP",
+     "a group's state, members, assignment, committed offsets and lag", 1, 1, 0,
+     cmd_group_describe},
+    {"group", "reset-offsets",
+     "GROUP --topic NAME (--to-earliest | --to-latest | --to-offset N | --to-datetime ISO8601 | "
+     "--shift-by N) [--execute]",
+     "plan (or with --execute commit) new committed offsets of an inactive group", 1, 1,
+     O_TOPIC | O_RESET_MODES | O_EXECUTE, cmd_group_reset_offsets},
+    {"group", "delete", "GROUP...", "delete groups that have no members", 1, -1, 0,
+     cmd_group_delete},
     {"cluster", "describe", "", "cluster id, controller and brokers", 0, 0, 0,
      cmd_cluster_describe},
     {"quorum", "describe", "",
@@ -1410,6 +2199,37 @@ static const option *find_option(const char *arg, const char **value)
     return NULL;
 }
 
+/* Kafka's group states, for --state (matched without regard to case). */
+static const char *const group_states[] = {"PreparingRebalance", "CompletingRebalance", "Stable",
+                                           "Dead", "Empty", "Assigning", "Reconciling", NULL};
+
+/* --state's comma-separated states, matched to Kafka's names without
+ * regard to case; an error message or NULL. */
+static const char *parse_states(ctl *c, const char *v)
+{
+    size_t max = 1;
+    for (const char *p = v; *p; p++)
+        max += *p == ',';
+    c->states = xalloc(c, max, sizeof *c->states);
+    c->nstates = 0;
+    for (const char *p = v;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *found = NULL;
+        for (int i = 0; group_states[i] && !found; i++)
+            if (strlen(group_states[i]) == len && strncasecmp(group_states[i], p, len) == 0)
+                found = group_states[i];
+        if (!found)
+            return fmt(c, "unknown group state '%.*s' (known: PreparingRebalance, "
+                          "CompletingRebalance, Stable, Empty, Dead, Assigning, Reconciling)",
+                       (int)len, p);
+        c->states[c->nstates++] = found;
+        if (!end)
+            return NULL;
+        p = end + 1;
+    }
+}
+
 /* Stores an option's value; an error message (for usage) or NULL. */
 static const char *set_option(ctl *c, const option *o, const char *v)
 {
@@ -1438,6 +2258,28 @@ static const char *set_option(ctl *c, const option *o, const char *v)
             return fmt(c, "--config needs KEY=VALUE, not '%s'", v);
         c->configs[c->nconfigs++] = v;
         break;
+    case O_STATE: return parse_states(c, v);
+    case O_TO_EARLIEST: c->reset_mode = GR_RESET_EARLIEST; break;
+    case O_TO_LATEST: c->reset_mode = GR_RESET_LATEST; break;
+    case O_TO_OFFSET:
+        if (!parse_i64(v, 0, INT64_MAX, &n))
+            return fmt(c, "--to-offset needs an offset, not '%s'", v);
+        c->reset_mode = GR_RESET_TO_OFFSET;
+        c->reset_arg = n;
+        break;
+    case O_SHIFT_BY:
+        if (!parse_i64(v, INT64_MIN + 1, INT64_MAX, &n))
+            return fmt(c, "--shift-by needs a whole number, not '%s'", v);
+        c->reset_mode = GR_RESET_SHIFT_BY;
+        c->reset_arg = n;
+        break;
+    case O_TO_DATETIME:
+        if (!gr_reset_parse_datetime(v, &n))
+            return fmt(c, "--to-datetime needs YYYY-MM-DDTHH:MM:SS[.sss][Z|+HH:MM], not '%s'", v);
+        c->reset_mode = GR_RESET_TO_DATETIME;
+        c->reset_arg = n;
+        break;
+    case O_EXECUTE: c->execute = true; break;
     default: break;
     }
     c->seen |= o->bit;
@@ -1549,6 +2391,14 @@ static int check_command(ctl *c, const command *cmd)
         return usage_error(cmd, "wrong number of arguments for '%s %s'", cmd->group, cmd->verb);
     if (strcmp(cmd->group, "config") == 0 && !c->topic == !c->broker)
         return usage_error(cmd, "give exactly one of --topic NAME and --broker ID");
+    if (cmd->opts & O_RESET_MODES) {
+        unsigned modes = c->seen & O_RESET_MODES;
+        if (!c->topic)
+            return usage_error(cmd, "reset-offsets needs --topic NAME");
+        if (!modes || (modes & (modes - 1)))
+            return usage_error(cmd, "give exactly one of --to-earliest, --to-latest, --to-offset, "
+                                    "--to-datetime and --shift-by");
+    }
     if (cmd->run == cmd_topic_add_partitions && (!(c->seen & O_PARTITIONS) || c->partitions < 1))
         return usage_error(cmd, "add-partitions needs the new total count: -p N");
     for (int i = 0; cmd->run == cmd_config_set && i < c->nargs; i++)

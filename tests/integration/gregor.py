@@ -33,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Kafka API keys and error codes used by the tests.
 API_FETCH = 1
 API_METADATA = 3
+API_FIND_COORDINATOR = 10
 API_API_VERSIONS = 18
 API_CREATE_TOPICS = 19
 API_DESCRIBE_QUORUM = 55
@@ -44,8 +45,10 @@ ERR_OFFSET_OUT_OF_RANGE = 1
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
 ERR_LEADER_NOT_AVAILABLE = 5
 ERR_NOT_LEADER_OR_FOLLOWER = 6
+ERR_COORDINATOR_NOT_AVAILABLE = 15
 ERR_INVALID_TOPIC_EXCEPTION = 17
 ERR_UNSUPPORTED_VERSION = 35
+ERR_INVALID_REQUEST = 42
 ERR_TOPIC_ALREADY_EXISTS = 36
 ERR_FETCH_SESSION_ID_NOT_FOUND = 70
 ERR_INVALID_FETCH_SESSION_EPOCH = 71
@@ -884,6 +887,76 @@ def parse_describe_quorum_response(payload, version):
 
 
 # --------------------------------------------------------------------------
+# FindCoordinator
+# --------------------------------------------------------------------------
+
+def java_string_hash(s):
+    """Java's String.hashCode (over UTF-16 code units), as a signed int32."""
+    h = 0
+    units = s.encode("utf-16-be")
+    for i in range(0, len(units), 2):
+        h = (31 * h + int.from_bytes(units[i:i + 2], "big")) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def coordinator_partition(key, partitions):
+    """Kafka's abs(key.hashCode()) % partitions (abs(MIN_VALUE) is 0)."""
+    h = java_string_hash(key)
+    return (0 if h == -(1 << 31) else abs(h)) % partitions
+
+
+def find_coordinator_request(version, correlation_id, keys, key_type=0,
+                             client_id="gregor-tests"):
+    """FindCoordinator v0-v6: one key up to v3 (keys[0]), a batch from v4."""
+    flexible = version >= 3
+    w = Writer()
+    if version <= 3:
+        (w.compact_string if flexible else w.string)(keys[0])
+    if version >= 1:
+        w.int8(key_type)
+    if version >= 4:
+        w.uvarint(len(keys) + 1)
+        for k in keys:
+            w.compact_string(k)
+    if flexible:
+        w.empty_tagged_fields()
+    return encode_request(API_FIND_COORDINATOR, version, correlation_id, w.bytes(), client_id,
+                          flexible=flexible)
+
+
+def parse_find_coordinator_response(payload, version):
+    """Returns correlation_id and coordinators: [{key, node_id, host, port,
+    error_code, error_message}] (one entry, key None, up to v3)."""
+    flexible = version >= 3
+    r = Reader(payload)
+    out = {"correlation_id": r.int32()}
+    if flexible:
+        r.tagged_fields()
+    string = r.compact_string if flexible else r.string
+    nstring = r.compact_nullable_string if flexible else r.nullable_string
+    if version >= 1:
+        out["throttle_time_ms"] = r.int32()
+    if version <= 3:
+        c = {"key": None, "error_code": r.int16(), "error_message": None}
+        if version >= 1:
+            c["error_message"] = nstring()
+        c.update(node_id=r.int32(), host=string(), port=r.int32())
+        out["coordinators"] = [c]
+    else:
+        def coordinator():
+            c = {"key": r.compact_string(), "node_id": r.int32(), "host": r.compact_string(),
+                 "port": r.int32(), "error_code": r.int16(),
+                 "error_message": r.compact_nullable_string()}
+            r.tagged_fields()
+            return c
+        out["coordinators"] = r.compact_array(coordinator)
+    if flexible:
+        r.tagged_fields()
+    r.expect_end(f"FindCoordinator v{version} response")
+    return out
+
+
+# --------------------------------------------------------------------------
 # The log APIs: DeleteRecords, DescribeLogDirs, OffsetForLeaderEpoch
 # --------------------------------------------------------------------------
 
@@ -1191,6 +1264,13 @@ class KafkaConnection:
         cid = self._correlation_id()
         return self._round_trip(describe_quorum_request(version, cid), cid,
                                 parse_describe_quorum_response, version)
+
+    def find_coordinator(self, keys, key_type=0, version=6):
+        """keys: a list (v4+) or one key; returns the list of coordinators."""
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        cid = self._correlation_id()
+        return self._round_trip(find_coordinator_request(version, cid, keys, key_type), cid,
+                                parse_find_coordinator_response, version)["coordinators"]
 
     def delete_records(self, topics, version=2, timeout_ms=10000):
         """topics: {name: {partition: offset}}."""
@@ -1967,6 +2047,18 @@ class Cluster:
                 return
             assert time.monotonic() < deadline, f"topic {name} never got leaders"
             time.sleep(0.05)
+
+
+def eventually(check, timeout=20.0, what="condition", poll=0.1):
+    """check() until it returns a true value (returned); fails the test
+    after timeout seconds, naming what it waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll)
 
 
 def raise_nofile_limit():

@@ -2,10 +2,11 @@
  * test_log_apis.c - the decisions of the broker's log APIs that do not need
  * a partition (broker/api_delete_records.c, api_offset_for_leader_epoch.c)
  * and the epoch cache answer they share with the log
- * (gr_log_epochs_end_offset): DeleteRecords' target offset, its internal
- * topics and its cleanup.policy check, Kafka's current-leader-epoch check, and
- * LeaderEpochFileCache.endOffsetFor over a cache, with and without a new
- * leader's epoch that has no records yet.
+ * (gr_log_epochs_end_offset): DeleteRecords' target offset and its
+ * cleanup.policy check (its internal topics are test_offsets_topic's),
+ * Kafka's current-leader-epoch check, and LeaderEpochFileCache.endOffsetFor
+ * over a cache, with and without a new leader's epoch that has no records
+ * yet.
  */
 #include <check.h>
 #include <string.h>
@@ -52,19 +53,6 @@ START_TEST(cleanup_policy)
     ck_assert(!deletes("deleted"));
     ck_assert(!deletes("xdelete"));
     ck_assert(!deletes("del,ete"));
-}
-END_TEST
-
-START_TEST(internal_topics)
-{
-    ck_assert(gr_api_internal_topic(gr_str_from("__consumer_offsets")));
-    ck_assert(gr_api_internal_topic(gr_str_from("__transaction_state")));
-    ck_assert(gr_api_internal_topic(gr_str_from("__share_group_state")));
-    ck_assert(!gr_api_internal_topic(gr_str_from("__consumer_offsets2")));
-    ck_assert(!gr_api_internal_topic(gr_str_from("__consumer_offset")));
-    ck_assert(!gr_api_internal_topic(gr_str_from("__cluster_metadata")));
-    ck_assert(!gr_api_internal_topic(gr_str_from("_schemas")));
-    ck_assert(!gr_api_internal_topic(gr_str_from("")));
 }
 END_TEST
 
@@ -149,7 +137,6 @@ Suite *log_apis_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, delete_records_target);
     tcase_add_test(tc, cleanup_policy);
-    tcase_add_test(tc, internal_topics);
     tcase_add_test(tc, current_leader_epoch_check);
     tcase_add_test(tc, end_offset_for_cache);
     tcase_add_test(tc, end_offset_for_new_leader);

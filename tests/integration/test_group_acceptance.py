@@ -1,0 +1,474 @@
+"""Consumer groups, end to end, with unmodified clients: confluent_kafka
+(librdkafka) members sharing a topic and surviving a crashed member,
+kafka-python resuming at its committed offset, committed offsets surviving a
+restart of the coordinator broker, static membership, `gregorctl group` lag,
+and bad JoinGroup / SyncGroup / Heartbeat input answered with Kafka's error
+codes without disturbing the group's other members.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import gregor
+from gregor import Reader, Writer, encode_request, eventually
+
+HERE = Path(__file__).resolve().parent
+
+# Fast rebalances for tests; everything else is Kafka's default.
+BROKER_CONFIG = {"group.initial.rebalance.delay.ms": 200,
+                 "offsets.topic.num.partitions": 5}
+
+API_OFFSET_COMMIT = 8
+API_JOIN_GROUP = 11
+API_HEARTBEAT = 12
+API_SYNC_GROUP = 14
+
+ERR_UNKNOWN_SERVER_ERROR = -1
+ERR_NONE = 0
+ERR_ILLEGAL_GENERATION = 22
+ERR_INCONSISTENT_GROUP_PROTOCOL = 23
+ERR_UNKNOWN_MEMBER_ID = 25
+ERR_REBALANCE_IN_PROGRESS = 27
+ERR_MEMBER_ID_REQUIRED = 79
+RETRIABLE_COORDINATOR = {14, 15, 16}
+
+
+def create(cluster, name, partitions, timeout=15.0):
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    for f in admin.create_topics([NewTopic(name, partitions, 1)],
+                                 operation_timeout=timeout).values():
+        f.result(timeout)
+
+    def ready():
+        md = cluster.metadata(cluster.brokers[0], topics=[name])
+        t = [t for t in md["topics"] if t["name"] == name]
+        return t and t[0]["error_code"] == ERR_NONE and len(t[0]["partitions"]) == partitions \
+            and all(p["leader_id"] >= 0 for p in t[0]["partitions"])
+    eventually(ready, timeout, f"leaders of {name}")
+
+
+def produce(cluster, topic, values, partitions=None):
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "linger.ms": 5, "acks": "all"})
+    failed = []
+    for i, v in enumerate(values):
+        kw = {} if partitions is None else {"partition": i % partitions}
+        while True:
+            try:
+                p.produce(topic, value=str(v).encode(),
+                          on_delivery=lambda e, m: failed.append(e) if e else None, **kw)
+                break
+            except BufferError:
+                p.poll(0.05)
+    assert p.flush(30) == 0
+    assert not failed, failed[:3]
+
+
+def gregorctl(cluster, *args):
+    r = subprocess.run([str(gregor.bin_dir() / "gregorctl"), "-b", cluster.bootstrap] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    return r
+
+
+def describe(cluster, group):
+    r = gregorctl(cluster, "group", "describe", group, "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.fixture
+def one_broker(cluster):
+    cluster.start(controllers=1, brokers=1, broker_config=BROKER_CONFIG)
+    return cluster
+
+
+# ---- members in their own processes ----
+
+class Member:
+    """A group_member.py process."""
+
+    def __init__(self, cluster, tmp, name, group, topic, **conf):
+        # Cooperative assignors hand out and take back partitions incrementally.
+        self.incremental = conf.get("partition.assignment.strategy") == "cooperative-sticky"
+        self.out = tmp / f"{name}.out"
+        self.events_path = tmp / f"{name}.events"
+        self.err = open(tmp / f"{name}.err", "a")
+        args = [sys.executable if sys.executable else "/usr/bin/python3",
+                str(HERE / "group_member.py"), cluster.bootstrap, group, topic, str(self.out),
+                str(self.events_path)] + [f"{k}={v}" for k, v in conf.items()]
+        # Dies with the test runner, like the nodes: an aborted run leaves nothing.
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.err,
+                                     stderr=self.err, preexec_fn=gregor._die_with_parent)
+
+    def events(self):
+        try:
+            return [json.loads(ln) for ln in self.events_path.read_text().splitlines() if ln]
+        except FileNotFoundError:
+            return []
+
+    def assignment(self):
+        """The partitions held now (None before the first assignment)."""
+        held = None
+        for e in self.events():
+            if not self.incremental:
+                held = set(e["partitions"]) if e["event"] == "assign" else set()
+            elif e["event"] == "assign":
+                held = (held or set()) | set(e["partitions"])
+            else:
+                held = (held or set()) - set(e["partitions"])
+        return held
+
+    def values(self):
+        try:
+            return [int(x) for x in self.out.read_text().split()]
+        except FileNotFoundError:
+            return []
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.err.close()
+
+
+@pytest.fixture
+def members():
+    started = []
+    yield started
+    for m in started:
+        m.stop()
+
+
+def test_three_consumers_share_six_partitions(one_broker, members, tmp_path):
+    c = one_broker
+    topic, group, total, parts = "orders", "three", 60_000, 6
+    create(c, topic, parts)
+    produce(c, topic, range(total // 2), parts)
+
+    ms = [Member(c, tmp_path, f"m{i}", group, topic) for i in range(3)]
+    members.extend(ms)
+
+    def balanced(group_members):
+        held = [m.assignment() for m in group_members]
+        if any(not h for h in held):
+            return False
+        flat = [p for h in held for p in h]
+        return sorted(flat) == list(range(parts))  # each partition exactly once
+    eventually(lambda: balanced(ms), 40, "every partition assigned to exactly one of 3 members")
+
+    # The second half arrives while the members consume, and one of them
+    # crashes in the middle of it: no LeaveGroup, so its partitions must move
+    # when its session times out, and what it processed without committing
+    # is processed again (duplicates, never losses).
+    def second_half():
+        for start in range(total // 2, total, 1000):
+            produce(c, topic, range(start, start + 1000), parts)
+            time.sleep(0.05)
+    producer = threading.Thread(target=second_half)
+    producer.start()
+    try:
+        eventually(lambda: any(v >= total // 2 for v in ms[2].values()), 30,
+                   "the member to be killed to be busy with the second half")
+        killed = ms[2].assignment()
+        ms[2].kill()
+        t0 = time.monotonic()
+        eventually(lambda: balanced(ms[:2]), 30, "the survivors to take every partition")
+        moved = time.monotonic() - t0
+    finally:
+        producer.join()
+    print(f"\npartitions {sorted(killed)} moved in {moved:.2f}s after the crash "
+          f"(session.timeout.ms 6000)")
+    assert moved < 6.0 + 2.0, f"rebalance took {moved:.1f}s"
+
+    eventually(lambda: len({v for m in ms for v in m.values()}) >= total, 60,
+               "all messages consumed")
+    seen = [v for m in ms for v in m.values()]
+    assert set(seen) == set(range(total)), "messages lost"
+    print(f"consumed {len(seen)} for {total} messages: {len(seen) - total} duplicates")
+
+    # Everything processed was committed: lag 0 on every partition.
+    def caught_up():
+        d = describe(c, group)
+        return len(d["offsets"]) == parts and all(o["lag"] == 0 for o in d["offsets"]) and d
+    d = eventually(caught_up, 20, "lag 0 everywhere")
+    assert sum(o["log_end_offset"] for o in d["offsets"]) == total
+
+
+def test_kafka_python_resumes_at_committed_offset(one_broker):
+    from kafka import KafkaConsumer, TopicPartition as KTP
+    from kafka.structs import OffsetAndMetadata
+    c = one_broker
+    topic, group, n = "resume", "kp-group", 1000
+    create(c, topic, 1)
+    produce(c, topic, range(n))
+    tp = KTP(topic, 0)
+
+    def consumer():
+        return KafkaConsumer(topic, bootstrap_servers=c.bootstrap, group_id=group,
+                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             consumer_timeout_ms=20000, api_version_auto_timeout_ms=10000)
+    first = consumer()
+    got = []
+    for msg in first:
+        got.append(int(msg.value))
+        if len(got) == n // 2:
+            break
+    assert got == list(range(n // 2))
+    first.commit({tp: OffsetAndMetadata(n // 2, "half")})
+    first.close()
+
+    second = consumer()
+    assert second.committed(tp) == n // 2
+    msg = next(iter(second))
+    assert (msg.offset, int(msg.value)) == (n // 2, n // 2)
+    second.close()
+
+
+def test_committed_offsets_survive_coordinator_restart(one_broker):
+    c = one_broker
+    topic, group = "durable", "durable-group"
+    create(c, topic, 3)
+    produce(c, topic, range(300), 3)
+    want = {0: 17, 1: 42, 2: 100}
+    cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": group,
+                     "enable.auto.commit": False})
+    cons.commit(offsets=[TopicPartition(topic, p, o) for p, o in want.items()],
+                asynchronous=False)
+    cons.close()
+
+    with c.brokers[0].connect() as conn:
+        coord = eventually(lambda: [x for x in conn.find_coordinator([group], 0, 4)
+                                    if x["error_code"] == ERR_NONE], what="a coordinator")[0]
+    c.restart(c.node(coord["node_id"]))
+
+    cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": group,
+                     "enable.auto.commit": False})
+    try:
+        got = cons.committed([TopicPartition(topic, p) for p in want], timeout=30)
+    finally:
+        cons.close()
+    assert {tp.partition: tp.offset for tp in got} == want
+
+
+def test_gregorctl_lag(one_broker):
+    c = one_broker
+    topic, group = "lagging", "lag-group"
+    create(c, topic, 2)
+    produce(c, topic, range(100), 2)
+    cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": group,
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    cons.subscribe([topic])
+
+    def drain(expect):
+        seen = 0
+        deadline = time.monotonic() + 30
+        while seen < expect:
+            assert time.monotonic() < deadline, f"consumed {seen} of {expect}"
+            seen += sum(1 for m in cons.consume(500, timeout=0.5) if m.error() is None)
+        cons.commit(asynchronous=False)
+    try:
+        drain(100)
+        d = describe(c, group)
+        assert d["state"] == "Stable" and len(d["members"]) == 1
+        assert sorted(o["lag"] for o in d["offsets"]) == [0, 0]
+
+        produce(c, topic, range(37), 2)  # 19 to partition 0, 18 to partition 1
+        d = describe(c, group)
+        lags = {o["partition"]: o["lag"] for o in d["offsets"]}
+        assert lags == {0: 19, 1: 18}
+        for o in d["offsets"]:
+            assert o["lag"] == o["log_end_offset"] - o["committed_offset"]
+        text = gregorctl(c, "group", "describe", group).stdout
+        assert "LAG" in text and topic in text
+
+        drain(37)
+        d = describe(c, group)
+        assert {o["partition"]: o["lag"] for o in d["offsets"]} == {0: 0, 1: 0}
+    finally:
+        cons.close()
+
+
+def test_static_member_rejoins_without_rebalance(one_broker, members, tmp_path):
+    c = one_broker
+    topic, group = "static", "static-group"
+    create(c, topic, 4)
+    conf = {"session.timeout.ms": 10000}
+    a = Member(c, tmp_path, "a", group, topic, **{"group.instance.id": "inst-a"}, **conf)
+    b = Member(c, tmp_path, "b", group, topic, **{"group.instance.id": "inst-b"}, **conf)
+    members.extend([a, b])
+    eventually(lambda: a.assignment() and b.assignment() and
+               len(a.assignment() | b.assignment()) == 4, 40, "both static members assigned")
+    a_events, b_held = len(a.events()), b.assignment()
+
+    b.stop()  # a static member leaves no LeaveGroup behind
+    b2 = Member(c, tmp_path, "b2", group, topic, **{"group.instance.id": "inst-b"}, **conf)
+    members.append(b2)
+    eventually(lambda: b2.assignment() is not None, 20, "the restarted member's assignment")
+    assert b2.assignment() == b_held
+    time.sleep(2.0)  # several heartbeats: a rebalance would have reached a by now
+    assert len(a.events()) == a_events, f"a saw a rebalance: {a.events()[a_events:]}"
+
+
+def test_cooperative_sticky_members(one_broker, members, tmp_path):
+    c = one_broker
+    topic, group, parts = "coop", "coop-group", 6
+    create(c, topic, parts)
+    conf = {"partition.assignment.strategy": "cooperative-sticky"}
+    first = [Member(c, tmp_path, f"c{i}", group, topic, **conf) for i in range(2)]
+    members.extend(first)
+
+    def exactly_once(ms):
+        held = [m.assignment() for m in ms]
+        return all(held) and sorted(p for h in held for p in h) == list(range(parts))
+    eventually(lambda: exactly_once(first), 40, "two cooperative members sharing the topic")
+    before = [m.assignment() for m in first]
+
+    third = Member(c, tmp_path, "c2", group, topic, **conf)
+    members.append(third)
+    eventually(lambda: exactly_once(first + [third]), 40, "three cooperative members")
+    # Incremental: the first two kept what they still own and were never
+    # stripped of everything (an eager rebalance revokes all partitions).
+    for m, had in zip(first, before):
+        assert m.assignment() <= had
+        revoked = [set(e["partitions"]) for e in m.events() if e["event"] == "revoke"]
+        assert all(r != had for r in revoked), f"all of {had} revoked at once: {revoked}"
+
+
+# ---- bad input, on the wire ----
+
+def group_request(api, version, body, cid):
+    return encode_request(api, version, cid, body)
+
+
+def join(conn, group, member_id="", protocol_type="consumer", protocols=(("range", b"\0\0"),),
+         instance=None, session_ms=10000, version=5):
+    w = Writer().string(group).int32(session_ms).int32(session_ms).string(member_id)
+    w.nullable_string(instance).string(protocol_type).int32(len(protocols))
+    for name, meta in protocols:
+        w.string(name).int32(len(meta)).raw(meta)
+    conn.send(group_request(API_JOIN_GROUP, version, w.bytes(), 1))
+    r = Reader(conn.recv_frame(timeout=30))
+    r.int32()
+    out = {"throttle": r.int32(), "error_code": r.int16(), "generation": r.int32(),
+           "protocol": r.string(), "leader": r.string(), "member_id": r.string()}
+    out["members"] = r.array(lambda: (r.string(), r.nullable_string(), r.take(r.int32())))
+    r.expect_end("JoinGroup v5")
+    return out
+
+
+def sync(conn, group, generation, member_id, assignments=()):
+    w = Writer().string(group).int32(generation).string(member_id).nullable_string(None)
+    w.int32(len(assignments))
+    for mid, data in assignments:
+        w.string(mid).int32(len(data)).raw(data)
+    conn.send(group_request(API_SYNC_GROUP, 3, w.bytes(), 2))
+    r = Reader(conn.recv_frame(timeout=30))
+    r.int32()
+    r.int32()
+    err = r.int16()
+    r.take(r.int32())
+    r.expect_end("SyncGroup v3")
+    return err
+
+
+def heartbeat(conn, group, generation, member_id):
+    w = Writer().string(group).int32(generation).string(member_id).nullable_string(None)
+    conn.send(group_request(API_HEARTBEAT, 3, w.bytes(), 3))
+    r = Reader(conn.recv_frame(timeout=30))
+    r.int32()
+    r.int32()
+    err = r.int16()
+    r.expect_end("Heartbeat v3")
+    return err
+
+
+def commit(conn, group, generation, member_id, topic, partition, offset):
+    w = Writer().string(group).int32(generation).string(member_id).nullable_string(None)
+    w.int32(1).string(topic).int32(1).int32(partition).int64(offset).int32(-1).nullable_string("")
+    conn.send(group_request(API_OFFSET_COMMIT, 7, w.bytes(), 4))
+    r = Reader(conn.recv_frame(timeout=30))
+    r.int32()
+    r.int32()
+    topics = r.array(lambda: (r.string(), r.array(lambda: (r.int32(), r.int16()))))
+    r.expect_end("OffsetCommit v7")
+    return topics[0][1][0][1]
+
+
+def coordinator_conn(cluster, group):
+    with cluster.brokers[0].connect() as conn:
+        co = eventually(lambda: [x for x in conn.find_coordinator([group], 0, 4)
+                                 if x["error_code"] == ERR_NONE], what="a coordinator")[0]
+    return gregor.KafkaConnection(co["host"], co["port"], timeout=30)
+
+
+def stable_member(conn, group):
+    """Joins (answering MEMBER_ID_REQUIRED) and syncs one member: (member id, generation)."""
+    while True:
+        j = join(conn, group)
+        if j["error_code"] == ERR_MEMBER_ID_REQUIRED:
+            j = join(conn, group, j["member_id"])
+        if j["error_code"] not in RETRIABLE_COORDINATOR:
+            break
+        time.sleep(0.2)
+    assert j["error_code"] == ERR_NONE, j
+    assert j["leader"] == j["member_id"]
+    assert sync(conn, group, j["generation"], j["member_id"],
+                [(j["member_id"], b"\0\0\0\0\0\0\xff\xff\xff\xff")]) == ERR_NONE
+    return j["member_id"], j["generation"]
+
+
+def test_bad_group_input(one_broker):
+    c = one_broker
+    group = "raw-group"
+    create(c, "raw-topic", 1)
+    with coordinator_conn(c, group) as m1, coordinator_conn(c, group) as bad:
+        member, gen = stable_member(m1, group)
+        assert heartbeat(m1, group, gen, member) == ERR_NONE
+
+        # Empty protocol type, no protocols: INCONSISTENT_GROUP_PROTOCOL, on the
+        # stable group and on a group that does not exist yet.
+        for g in (group, "raw-fresh"):
+            assert join(bad, g, "", protocol_type="")["error_code"] == \
+                ERR_INCONSISTENT_GROUP_PROTOCOL
+            assert join(bad, g, "", protocols=())["error_code"] == \
+                ERR_INCONSISTENT_GROUP_PROTOCOL
+
+        # A member id the group never gave out.
+        assert join(bad, group, "stranger-1")["error_code"] == ERR_UNKNOWN_MEMBER_ID
+        assert heartbeat(bad, group, gen, "stranger-1") == ERR_UNKNOWN_MEMBER_ID
+        assert sync(bad, group, gen, "stranger-1") == ERR_UNKNOWN_MEMBER_ID
+
+        # A stale generation from a real member id.
+        assert heartbeat(bad, group, gen - 1, member) == ERR_ILLEGAL_GENERATION
+        assert sync(bad, group, gen + 5, member) == ERR_ILLEGAL_GENERATION
+        assert commit(bad, group, gen - 1, member, "raw-topic", 0, 1) == ERR_ILLEGAL_GENERATION
+
+        # Oversized member metadata (more than one record of the offsets topic
+        # could hold): Kafka fails the generation with UNKNOWN_SERVER_ERROR when
+        # it stores the group; the member that brings it gets that code at once.
+        huge = join(bad, group, "", protocols=(("range", b"x" * (2 << 20)),))
+        if huge["error_code"] == ERR_MEMBER_ID_REQUIRED:
+            huge = join(bad, group, huge["member_id"], protocols=(("range", b"x" * (2 << 20)),))
+        assert huge["error_code"] == ERR_UNKNOWN_SERVER_ERROR
+
+        # The real member never noticed any of it.
+        assert heartbeat(m1, group, gen, member) == ERR_NONE
+        assert commit(m1, group, gen, member, "raw-topic", 0, 1) == ERR_NONE
+        d = describe(c, group)
+        assert d["state"] == "Stable" and [x["member_id"] for x in d["members"]] == [member]
+    assert c.brokers[0].alive()
