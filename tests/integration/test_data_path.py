@@ -150,11 +150,6 @@ def test_kcat_round_trip_with_codec(shared, codec):
     assert got == expect, first_difference(got, expect)
     codecs = batch_codecs(shared, topic)
     assert codecs, "no batches on disk"
-    if codec == "lz4" and set(codecs) == {0}:
-        # librdkafka (2.0.2) enables LZ4 only when the broker advertises
-        # FindCoordinator, which comes with consumer groups;
-        # test_raw_lz4_batch covers the broker's LZ4 path meanwhile.
-        pytest.xfail("librdkafka sends LZ4 only once FindCoordinator is advertised")
     assert set(codecs) == {CODECS[codec]}, f"batches on disk have codecs {set(codecs)}"
     assert len(codecs) < n // 10  # batched, not one record per batch
 
