@@ -318,13 +318,16 @@ static bool member_matches(const member *m, const gr_join_group_request *req)
     return true;
 }
 
-static member *find_member(group *g, gr_str id)
+/* The member of list (members or pending) with that id. */
+static member *find_in(member *list, gr_str id)
 {
-    for (member *m = g->members; m; m = m->next)
+    for (member *m = list; m; m = m->next)
         if (str_eq(id, m->id))
             return m;
     return NULL;
 }
+
+static member *find_member(group *g, gr_str id) { return find_in(g->members, id); }
 
 static member *find_member_c(group *g, const char *id)
 {
@@ -341,13 +344,7 @@ static member *find_static(group *g, gr_str instance)
     return NULL;
 }
 
-static member *find_pending(group *g, gr_str id)
-{
-    for (member *m = g->pending; m; m = m->next)
-        if (str_eq(id, m->id))
-            return m;
-    return NULL;
-}
+static member *find_pending(group *g, gr_str id) { return find_in(g->pending, id); }
 
 static void unlink_member(member **list, member *m)
 {
