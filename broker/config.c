@@ -69,6 +69,8 @@ const gr_config_def gr_broker_config_defs[] = {
      .max = INT64_MAX, .doc = "The largest size of a partition's log before old segments go."},
     {.name = "log.retention.check.interval.ms", .type = GR_CFG_LONG, .dflt = "300000",
      .min = 1, .max = INT64_MAX, .doc = "How often retention runs."},
+    {.name = "min.insync.replicas", .type = GR_CFG_INT, .dflt = "1", .min = 1, .max = INT32_MAX,
+     .doc = "Default min.insync.replicas of topics: in-sync replicas an acks=all write needs."},
     {.name = "message.max.bytes", .type = GR_CFG_INT, .dflt = "1048588", .min = 0,
      .max = INT32_MAX,
      .doc = "The largest record batch a partition accepts (default of max.message.bytes)."},

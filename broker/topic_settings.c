@@ -196,6 +196,7 @@ void gr_topic_settings_build(gr_topic_settings *out, const char *name,
     compression(&r, &out->compression, &out->compression_level);
     out->ts_before_max_ms = get_long(&r, "message.timestamp.before.max.ms");
     out->ts_after_max_ms = get_long(&r, "message.timestamp.after.max.ms");
+    out->min_insync_replicas = get_int(&r, "min.insync.replicas");
 }
 
 /* ---- bound to the metadata image and the broker's configuration ---- */

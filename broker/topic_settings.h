@@ -50,6 +50,7 @@ typedef struct {
     int32_t compression_level; /* the level key of that codec; -1: the codec's default */
     int64_t ts_before_max_ms;  /* message.timestamp.before.max.ms */
     int64_t ts_after_max_ms;   /* message.timestamp.after.max.ms */
+    int32_t min_insync_replicas; /* min.insync.replicas: the ISR an acks=all produce needs */
 } gr_topic_settings;
 
 /* Writes the text of key into buf (NUL-terminated) and returns buf, or

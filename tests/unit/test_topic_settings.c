@@ -43,6 +43,31 @@ START_TEST(test_kafka_defaults)
     ck_assert_int_eq(s.compression, GR_TOPIC_COMPRESSION_PRODUCER);
     ck_assert_int_eq(s.ts_before_max_ms, INT64_MAX);
     ck_assert_int_eq(s.ts_after_max_ms, 3600000);
+    ck_assert_int_eq(s.min_insync_replicas, 1);
+}
+END_TEST
+
+START_TEST(test_min_insync_replicas)
+{
+    static const char *const topic[] = {"min.insync.replicas", "3", NULL};
+    static const char *const zero[] = {"min.insync.replicas", "0", NULL};
+    static const char *const broker[] = {"min.insync.replicas", "2", NULL};
+    gr_topic_settings s;
+    build(&s, topic, broker);
+    ck_assert_int_eq(s.min_insync_replicas, 3);
+    build(&s, NULL, broker);
+    ck_assert_int_eq(s.min_insync_replicas, 2);
+    /* Below the key's floor of 1: the broker's default instead. */
+    build(&s, zero, broker);
+    ck_assert_int_eq(s.min_insync_replicas, 2);
+    /* The broker key is a known one of the broker's configuration. */
+    gr_config *c = gr_config_new(gr_broker_config_defs, gr_broker_config_ndefs);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(gr_config_set(c, "min.insync.replicas", "2", GR_CFG_SRC_FILE), 0);
+    ck_assert_int_ne(gr_config_set(c, "min.insync.replicas", "0", GR_CFG_SRC_FILE), 0);
+    gr_topic_settings_from_image(&s, NULL, gr_str_from("t"), 1, c);
+    ck_assert_int_eq(s.min_insync_replicas, 2);
+    gr_config_free(c);
 }
 END_TEST
 
@@ -170,6 +195,7 @@ Suite *topic_settings_suite(void)
     Suite *s = suite_create("topic_settings");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_kafka_defaults);
+    tcase_add_test(tc, test_min_insync_replicas);
     tcase_add_test(tc, test_topic_wins_over_broker);
     tcase_add_test(tc, test_broker_precedence_and_units);
     tcase_add_test(tc, test_cleanup_policy);
