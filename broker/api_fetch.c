@@ -365,14 +365,6 @@ static void wait_done(gr_delayed_op *op, int64_t now_ms, gr_delayed_cause cause)
     gr_replica_wait_end(b->replicas);
 }
 
-static void wait_hook(const gr_partition *p)
-{
-    if (p)
-        gr_waits_notify(gr_purgatory_key(&p->topic_id, p->index));
-    else
-        gr_waits_wake_all();
-}
-
 /* The watch keys of the plan's partitions, in req's arena; false when a
  * partition cannot be found (then there is an error to answer at once). */
 static bool watch_keys(gr_request *req, const fetch_plan *plan, uint64_t **keys, size_t *nkeys)
@@ -490,7 +482,7 @@ int gr_handle_fetch(gr_request *req, gr_writer *out)
     w->body = body;
     w->plan = plan;
     gr_delayed_op_init(&w->op, wait_try, wait_done);
-    gr_replica_set_wait_hook(b->replicas, wait_hook);
+    gr_replica_set_wait_hook(b->replicas, gr_waits_partition_hook);
     gr_replica_wait_begin(b->replicas);
     rc = gr_waits_watch(base, &w->op, keys, nkeys, gr_waits_now_ms() + body.max_wait_ms);
     if (rc == GR_PURGATORY_ENOMEM) {

@@ -26,24 +26,52 @@
  * Every setting is the topic's live one (replica.h, topic_settings.h).
  *
  * acks: 0 sends no response (and closes the connection when a partition
- * failed, as Kafka does); 1 answers after the local append; -1 answers
- * at once when the ISR is this broker alone (the append moved the high
- * watermark). With a larger ISR there is no replication yet to wait for:
- * the append stays and the partition answers
- * NOT_ENOUGH_REPLICAS_AFTER_APPEND, as Kafka does when the ISR shrinks
- * below min.insync.replicas after the append. Other acks values:
- * INVALID_REQUIRED_ACKS.
+ * failed, as Kafka does); 1 answers after the local append; -1 (all)
+ * first refuses a partition whose ISR is smaller than its
+ * min.insync.replicas with NOT_ENOUGH_REPLICAS (nothing appended), then
+ * appends and waits for the high watermark to cover the appended records,
+ * as Kafka's delayed produce does. A partition whose high watermark moved
+ * past them with the append (an ISR of this broker alone) is done at once;
+ * when every partition is done the answer goes out without waiting. Else
+ * the request waits (GR_PENDING) in the purgatory of its connection's
+ * thread (waits.h), watching the keys of its waiting partitions, and the
+ * replica manager's wait hook makes it look again whenever one of them
+ * changes. A waiting partition ends with:
+ *   - GR_NONE when its high watermark reaches its last offset + 1 with at
+ *     least min.insync.replicas in the ISR;
+ *   - NOT_LEADER_OR_FOLLOWER when it is no longer led here, or led at
+ *     another leader epoch than the one its records were appended at (they
+ *     may be truncated away by the new leader);
+ *   - NOT_ENOUGH_REPLICAS_AFTER_APPEND when its ISR is smaller than
+ *     min.insync.replicas. Kafka answers this once the high watermark
+ *     covers the records; it is answered as soon as the ISR is too small,
+ *     because the only answer that can follow is the same one unless the
+ *     ISR grows back, and the producer should learn of it early;
+ *   - REQUEST_TIMED_OUT when timeout_ms passes first, or the broker shuts
+ *     down (waiting produces are answered at once then, as fetches are).
+ * The records stay appended in every case. Partitions that failed before
+ * the wait keep their error, and every appended partition reports its
+ * base_offset, log_append_time_ms and log_start_offset. Other acks values:
+ * INVALID_REQUIRED_ACKS. A produce whose client went away while it waited
+ * is dropped on its next wake-up or deadline.
+ *
+ * Without follower replication (there is none yet) the high watermark of a
+ * partition whose ISR has other brokers never moves, so such a produce
+ * times out, unless the controller shrinks the ISR to this broker (it
+ * fences the others), which moves the high watermark and completes it.
  *
  * The records are validated and rewritten (offsets, leader epoch) in the
  * request's own buffer, which the request owns until it completes; a
  * re-encoded batch lives in a buffer of its own until the append returns.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "broker/api.h"
 #include "broker/replica.h"
+#include "broker/waits.h"
 #include "common/compress.h"
 #include "common/errors.h"
 #include "common/logging.h"
@@ -286,9 +314,175 @@ static int16_t recompress(const gr_partition *p, const uint8_t *batch, size_t bl
     return GR_NONE;
 }
 
+/* acks=all needs min.insync.replicas in the ISR before anything is
+ * appended (Kafka's NotEnoughReplicasException, with its message). */
+static int16_t check_min_isr(gr_request *req, const gr_partition *p,
+                             gr_produce_response_partition_produce_response *out)
+{
+    int32_t isr = atomic_load(&p->isr_size), min = atomic_load(&p->min_insync_replicas);
+    if (isr >= min)
+        return GR_NONE;
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "The size of the current ISR : %d is insufficient to satisfy the min.isr "
+             "requirement of %d for partition %s-%d",
+             (int)isr, (int)min, p->topic, p->index);
+    char *copy = gr_arena_strdup(&req->arena, msg, strlen(msg));
+    out->error_message = copy ? gr_str_from(copy) : GR_STR_NULL;
+    return GR_NOT_ENOUGH_REPLICAS;
+}
+
+/* ---- acks=all ---- */
+
+/* One appended partition of an acks=all produce, waiting for its high
+ * watermark. */
+typedef struct {
+    gr_uuid topic_id;
+    int32_t index;
+    int32_t epoch;    /* the leader epoch its records were appended at */
+    int64_t required; /* the high watermark that covers them: last offset + 1 */
+    bool waiting;
+    gr_produce_response_partition_produce_response *out;
+} acks_part;
+
+/* An acks=all produce: its answer and the partitions it waits for, in the
+ * request's arena (freed when the request completes). */
+typedef struct {
+    gr_delayed_op op;
+    gr_request *req;
+    gr_produce_response resp;
+    acks_part *parts;
+    size_t nparts, cap, nwaiting;
+} acks_all;
+
+bool gr_api_produce_acked(bool leader, int32_t leader_epoch, int32_t append_epoch, int64_t hw,
+                          int64_t required, int32_t isr_size, int32_t min_isr, int16_t *err)
+{
+    if (!leader || leader_epoch != append_epoch)
+        *err = GR_NOT_LEADER_OR_FOLLOWER;
+    else if (isr_size < min_isr)
+        *err = GR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+    else if (hw >= required)
+        *err = GR_NONE;
+    else
+        return false;
+    return true;
+}
+
+/* Decides the waiting partitions that can be decided now. */
+static void acks_settle(acks_all *a)
+{
+    gr_broker *b = a->req->ctx;
+    for (size_t i = 0; i < a->nparts; i++) {
+        acks_part *ap = &a->parts[i];
+        if (!ap->waiting)
+            continue;
+        int16_t err = GR_NONE;
+        gr_partition *p = gr_replica_get_by_id(b->replicas, &ap->topic_id, ap->index, &err);
+        /* A partition gone from here is no longer led here. */
+        bool done = !p;
+        err = GR_NOT_LEADER_OR_FOLLOWER;
+        if (p) {
+            done = gr_api_produce_acked(atomic_load(&p->leader), atomic_load(&p->leader_epoch),
+                                        ap->epoch, atomic_load(&p->hw), ap->required,
+                                        atomic_load(&p->isr_size),
+                                        atomic_load(&p->min_insync_replicas), &err);
+            gr_partition_unref(p);
+        }
+        if (done) {
+            ap->waiting = false;
+            ap->out->error_code = err;
+            a->nwaiting--;
+        }
+    }
+}
+
+/* The partitions still waiting when the answer must go out. */
+static void acks_time_out(acks_all *a)
+{
+    for (size_t i = 0; i < a->nparts; i++)
+        if (a->parts[i].waiting) {
+            a->parts[i].waiting = false;
+            a->parts[i].out->error_code = GR_REQUEST_TIMED_OUT;
+            GR_DEBUG("api", "acks=all produce from %s: partition %d not replicated in time "
+                     "(high watermark short of %lld)",
+                     a->req->peer, a->parts[i].index, (long long)a->parts[i].required);
+        }
+    a->nwaiting = 0;
+}
+
+static acks_all *acks_of(gr_delayed_op *op)
+{
+    return (acks_all *)((char *)op - offsetof(acks_all, op));
+}
+
+static bool acks_try(gr_delayed_op *op, int64_t now_ms)
+{
+    (void)now_ms;
+    acks_all *a = acks_of(op);
+    gr_broker *b = a->req->ctx;
+    /* A client that has gone needs no answer: let it go at once. */
+    if (!gr_request_base(a->req))
+        return true;
+    acks_settle(a);
+    return a->nwaiting == 0 || gr_replica_stopping(b->replicas);
+}
+
+static int acks_answer(acks_all *a, gr_writer *out)
+{
+    acks_time_out(a);
+    return gr_produce_response_encode(&a->resp, a->req->api_version, out) == GR_OK ? GR_HANDLED
+                                                                                    : GR_CLOSE;
+}
+
+static void acks_done(gr_delayed_op *op, int64_t now_ms, gr_delayed_cause cause)
+{
+    (void)now_ms;
+    (void)cause;
+    acks_all *a = acks_of(op);
+    gr_request *req = a->req;
+    gr_broker *b = req->ctx;
+    int rc = gr_request_base(req) ? acks_answer(a, &req->out) : GR_CLOSE;
+    gr_request_complete(req, rc); /* frees a with the arena; may start the next request */
+    gr_replica_wait_end(b->replicas);
+}
+
+/* Some partitions wait for their high watermark: the request waits in the
+ * purgatory until timeout_ms, or answers now when it cannot wait. */
+static int acks_wait(acks_all *a, int32_t timeout_ms, gr_writer *out)
+{
+    gr_request *req = a->req;
+    gr_broker *b = req->ctx;
+    struct event_base *base = gr_request_base(req);
+    if (!base)
+        return GR_CLOSE; /* the client has gone */
+    uint64_t *keys = gr_arena_calloc(&req->arena, a->nwaiting, sizeof *keys);
+    if (!keys || gr_replica_stopping(b->replicas))
+        return acks_answer(a, out);
+    size_t nkeys = 0;
+    for (size_t i = 0; i < a->nparts; i++)
+        if (a->parts[i].waiting)
+            keys[nkeys++] = gr_purgatory_key(&a->parts[i].topic_id, a->parts[i].index);
+    gr_delayed_op_init(&a->op, acks_try, acks_done);
+    gr_replica_set_wait_hook(b->replicas, gr_waits_partition_hook);
+    gr_replica_wait_begin(b->replicas);
+    int rc = gr_waits_watch(base, &a->op, keys, nkeys,
+                            gr_waits_now_ms() + (timeout_ms > 0 ? timeout_ms : 0));
+    if (rc == GR_PURGATORY_ENOMEM) {
+        gr_replica_wait_end(b->replicas);
+        return acks_answer(a, out);
+    }
+    /* A stop that began before the watch was seen may have missed it. */
+    if (rc == GR_PURGATORY_WATCHING && gr_replica_stopping(b->replicas))
+        gr_waits_wake_all();
+    return GR_PENDING; /* answered by acks_done, perhaps already */
+}
+
+/* One partition of the request; with acks=all, a partition appended but
+ * not yet covered by its high watermark is added to a's waiting ones. */
 static void produce_partition(gr_request *req, int16_t acks, gr_str topic,
                               const gr_produce_request_partition_produce_data *in,
-                              gr_produce_response_partition_produce_response *out)
+                              gr_produce_response_partition_produce_response *out, acks_all *a)
 {
     gr_broker *b = req->ctx;
     gr_produce_response_partition_produce_response_init(out);
@@ -334,6 +528,8 @@ static void produce_partition(gr_request *req, int16_t acks, gr_str topic,
         out->error_message = copy ? gr_str_from(copy) : GR_STR_NULL;
     } else if (gr_batch_parse_header(batch, blen, &h) != GR_BATCH_OK) {
         err = GR_CORRUPT_MESSAGE; /* cannot happen after the envelope checks */
+    } else if (acks == -1 && (err = check_min_isr(req, p, out)) != GR_NONE) {
+        /* As Kafka's leader append: before the log looks at the records. */
     } else if (blen > (size_t)atomic_load(&p->max_message_bytes)) {
         err = GR_MESSAGE_TOO_LARGE;
     } else if (h.producer_id >= 0 || (h.attributes & GR_BATCH_ATTR_TRANSACTIONAL)) {
@@ -354,19 +550,24 @@ static void produce_partition(gr_request *req, int16_t acks, gr_str topic,
         blen = w.len;
     }
     gr_log_append_result res;
+    int32_t epoch = atomic_load(&p->leader_epoch);
     /* The request owns its frame until it completes: the log rewrites the
      * batch (offsets, leader epoch) in place. A re-encoded batch was
      * validated whole before; the log checks its header and CRC. */
-    int rc = gr_log_append(p->log, batch, blen, atomic_load(&p->leader_epoch),
-                           recompressed ? 0 : GR_LOG_APPEND_DEEP, MAX_UNCOMPRESSED, now, &res);
+    int rc = gr_log_append(p->log, batch, blen, epoch, recompressed ? 0 : GR_LOG_APPEND_DEEP,
+                           MAX_UNCOMPRESSED, now, &res);
     gr_writer_free(&w);
     if (rc == GR_LOG_OK) {
         gr_partition_appended(p);
         out->base_offset = res.first_offset;
         out->log_append_time_ms = res.log_append_time;
         out->log_start_offset = gr_log_start_offset(p->log);
-        if (acks == -1 && !atomic_load(&p->isr_only_self))
-            out->error_code = GR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+        if (acks == -1 && a->nparts < a->cap) {
+            acks_part *ap = &a->parts[a->nparts++];
+            *ap = (acks_part){.topic_id = p->topic_id, .index = p->index, .epoch = epoch,
+                              .required = res.last_offset + 1, .waiting = true, .out = out};
+            a->nwaiting++;
+        }
     } else if (rc == GR_LOG_ERR_CORRUPT) {
         out->error_code = batch_error(res.batch_result);
         out->error_message = gr_str_from(gr_batch_result_str(res.batch_result));
@@ -391,6 +592,18 @@ int gr_handle_produce(gr_request *req, gr_writer *out)
                 gr_err_str(rc));
         return GR_CLOSE;
     }
+    /* acks=all: the request's answer and waiting partitions live here. */
+    acks_all *a = NULL;
+    if (body.acks == -1) {
+        size_t total = 0;
+        for (int32_t i = 0; i < body.topic_data_count; i++)
+            total += (size_t)body.topic_data[i].partition_data_count;
+        a = gr_arena_calloc(&req->arena, 1, sizeof *a);
+        if (!a || !(a->parts = gr_arena_calloc(&req->arena, total ? total : 1, sizeof *a->parts)))
+            return GR_CLOSE;
+        a->req = req;
+        a->cap = total;
+    }
     gr_produce_response resp;
     gr_produce_response_init(&resp);
     resp.responses = gr_arena_calloc(&req->arena, body.topic_data_count ? (size_t)body.topic_data_count : 1,
@@ -411,7 +624,7 @@ int gr_handle_produce(gr_request *req, gr_writer *out)
         rt->partition_responses_count = t->partition_data_count;
         for (int32_t k = 0; k < t->partition_data_count; k++)
             produce_partition(req, body.acks, t->name, &t->partition_data[k],
-                              &rt->partition_responses[k]);
+                              &rt->partition_responses[k], a);
     }
     if (body.acks == 0) {
         /* As Kafka: an acks=0 producer learns of a failure only by the
@@ -425,6 +638,12 @@ int gr_handle_produce(gr_request *req, gr_writer *out)
                     return GR_CLOSE;
                 }
         return GR_NO_RESPONSE;
+    }
+    if (a) {
+        a->resp = resp;
+        acks_settle(a);
+        if (a->nwaiting > 0)
+            return acks_wait(a, body.timeout_ms, out);
     }
     return gr_produce_response_encode(&resp, req->api_version, out) == GR_OK ? GR_HANDLED
                                                                               : GR_CLOSE;

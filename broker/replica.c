@@ -261,6 +261,7 @@ static gr_partition *open_partition(gr_replica_mgr *m, const rtopic *t, int32_t 
     atomic_init(&p->leader_epoch, -1);
     atomic_init(&p->isr_only_self, false);
     atomic_init(&p->isr_size, 0);
+    atomic_init(&p->min_insync_replicas, t->settings.min_insync_replicas);
     atomic_init(&p->max_message_bytes, t->settings.max_message_bytes);
     atomic_init(&p->compression, t->settings.compression);
     atomic_init(&p->compression_level, t->settings.compression_level);
@@ -344,6 +345,8 @@ static void apply_settings(gr_replica_mgr *m, gr_partition *p, const gr_topic_se
     atomic_store(&p->ts_after_max_ms, s->ts_after_max_ms);
     atomic_store(&p->compact, s->compact);
     atomic_store(&p->log_append_time, s->log.log_append_time);
+    bool min_isr = atomic_exchange(&p->min_insync_replicas, s->min_insync_replicas) !=
+                   s->min_insync_replicas;
     gr_log_set_config(p->log, &s->log);
     if (!s->compact)
         gr_cleaner_remove(m->cleaner, p->log);
@@ -360,6 +363,9 @@ static void apply_settings(gr_replica_mgr *m, gr_partition *p, const gr_topic_se
      * periodic pass. */
     if (retention)
         gr_logtask_run_now(m->task);
+    /* A waiting acks=all produce may now have too few in-sync replicas. */
+    if (min_isr)
+        notify(p);
 }
 
 /* Leadership and ISR from the image (main loop). */
@@ -372,6 +378,10 @@ static void apply_state(gr_partition *p, const gr_metadata_partition *mp, int32_
     if (changed)
         GR_INFO(SUB, "%s-%d: %s at leader epoch %d", p->topic, p->index,
                 leader ? "leader" : "follower", mp->leader_epoch);
+    /* An ISR that shrank below min.insync.replicas ends a waiting acks=all
+     * produce even when the high watermark stays. */
+    if (mp->isr.count != atomic_load(&p->isr_size))
+        changed = true;
     atomic_store(&p->leader_epoch, mp->leader_epoch);
     atomic_store(&p->isr_size, mp->isr.count);
     atomic_store(&p->isr_only_self, only_self);

@@ -25,9 +25,12 @@
  *
  * High watermark. There is no follower replication yet. When the ISR is
  * exactly [this broker] the high watermark is the log end offset (updated
- * after every append); with any other ISR it does not advance (acks=all
- * produce answers NOT_ENOUGH_REPLICAS_AFTER_APPEND; see api_produce.c).
- * Replication will move it from follower fetch positions. The high
+ * after every append, and at once when the ISR shrinks to this broker);
+ * with any other ISR it does not advance, so an acks=all produce waits
+ * until its timeout or until the ISR shrinks (api_produce.c). Replication
+ * will move it from follower fetch positions. Every move of it, every
+ * change of leadership, leader epoch, ISR size or min.insync.replicas
+ * reaches the wait hook, which is what wakes waiting fetches and produces. The high
  * watermark is checkpointed (replication-offset-checkpoint, Kafka's text
  * format, one per partition directory) at most every
  * replica.high.watermark.checkpoint.interval.ms and at a clean close, and
@@ -59,6 +62,7 @@ typedef struct gr_partition {
     atomic_int leader_epoch;
     atomic_bool isr_only_self;   /* ISR == [this broker]: HW follows the log end */
     atomic_int isr_size;
+    atomic_int min_insync_replicas; /* min.insync.replicas (topic setting) */
     atomic_llong hw;             /* high watermark */
     /* What the produce path reads of the topic's settings. */
     atomic_int max_message_bytes; /* max.message.bytes */
@@ -111,8 +115,9 @@ void gr_replica_checkpoint_hw(gr_replica_mgr *m, int64_t now_ms);
 int64_t gr_partition_appended(gr_partition *p);
 
 /* The wait hook: called (on the thread that made the change) whenever what
- * a waiting reader of p could see changed: its high watermark moved, it
- * changed leader or leader epoch, or it was removed. p is NULL once, from
+ * a waiting request on p could see changed: its high watermark moved, it
+ * changed leader or leader epoch, its ISR size or min.insync.replicas
+ * changed, or it was removed. p is NULL once, from
  * gr_replica_stop: every waiting request should answer now. The hook must
  * be cheap and thread-safe. Setting it again replaces it; NULL: none. */
 typedef void (*gr_replica_wait_hook)(const gr_partition *p);
@@ -126,7 +131,7 @@ void gr_replica_set_wait_hook(gr_replica_mgr *m, gr_replica_wait_hook hook);
 typedef void (*gr_replica_sync_hook)(void *ctx, const gr_metadata_image *img);
 void gr_replica_set_sync_hook(gr_replica_mgr *m, gr_replica_sync_hook hook, void *ctx);
 
-/* Requests waiting on partitions (long-poll fetches) count themselves in
+/* Requests waiting on partitions (long-poll fetches, acks=all produces) count themselves in
  * and out; they stop waiting once gr_replica_stopping says so. At shutdown
  * the main loop calls gr_replica_stop before stopping the network threads:
  * it calls the wait hook with NULL, then waits (bounded) until every

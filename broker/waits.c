@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/replica.h"
 #include "common/logging.h"
 
 /* How many of the most recently queued keys a notice looks through before
@@ -200,4 +201,12 @@ void gr_waits_wake_all(void)
     for (wthread *e = reg; e; e = e->next)
         post(e, NULL);
     pthread_mutex_unlock(&reg_mu);
+}
+
+void gr_waits_partition_hook(const gr_partition *p)
+{
+    if (p)
+        gr_waits_notify(gr_purgatory_key(&p->topic_id, p->index));
+    else
+        gr_waits_wake_all();
 }

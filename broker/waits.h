@@ -33,6 +33,7 @@
 #include "common/purgatory.h"
 
 struct event_base;
+struct gr_partition;
 
 /* Monotonic milliseconds: the clock of every deadline here. */
 int64_t gr_waits_now_ms(void);
@@ -50,5 +51,10 @@ void gr_waits_notify(uint64_t key);
  * deadline had passed. Ops watched afterwards are the watcher's business
  * (a fetch does not wait once the replica manager is stopping). */
 void gr_waits_wake_all(void);
+
+/* The replica manager's wait hook (replica.h) for every request waiting
+ * here (fetches, produces): a change on a partition notifies its watch key,
+ * gr_purgatory_key(topic id, index); NULL (shutdown) wakes everything. */
+void gr_waits_partition_hook(const struct gr_partition *p);
 
 #endif

@@ -4,9 +4,10 @@
  * and the epoch cache answer they share with the log
  * (gr_log_epochs_end_offset): DeleteRecords' target offset and its
  * cleanup.policy check (its internal topics are test_offsets_topic's),
- * Kafka's current-leader-epoch check, and LeaderEpochFileCache.endOffsetFor
+ * Kafka's current-leader-epoch check, LeaderEpochFileCache.endOffsetFor
  * over a cache, with and without a new leader's epoch that has no records
- * yet.
+ * yet, and when an acks=all produce of a partition may answer
+ * (broker/api_produce.c).
  */
 #include <check.h>
 #include <string.h>
@@ -131,6 +132,41 @@ START_TEST(end_offset_for_new_leader)
 }
 END_TEST
 
+/* acks=all records appended at epoch 5 up to offset 9 (required 10). */
+static bool acked(bool leader, int32_t epoch, int64_t hw, int32_t isr, int32_t min_isr,
+                  int16_t *err)
+{
+    *err = -99;
+    return gr_api_produce_acked(leader, epoch, 5, hw, 10, isr, min_isr, err);
+}
+
+START_TEST(produce_acks_all)
+{
+    int16_t err;
+    /* Covered by the high watermark with enough in-sync replicas. */
+    ck_assert(acked(true, 5, 10, 1, 1, &err));
+    ck_assert_int_eq(err, GR_NONE);
+    ck_assert(acked(true, 5, 11, 2, 2, &err));
+    ck_assert_int_eq(err, GR_NONE);
+    /* Not yet covered: waits, the error untouched. */
+    ck_assert(!acked(true, 5, 9, 2, 1, &err));
+    ck_assert_int_eq(err, -99);
+    ck_assert(!acked(true, 5, 0, 3, 2, &err));
+    /* Leadership lost, or another epoch: the records may be truncated. */
+    ck_assert(acked(false, 5, 10, 1, 1, &err));
+    ck_assert_int_eq(err, GR_NOT_LEADER_OR_FOLLOWER);
+    ck_assert(acked(true, 6, 10, 1, 1, &err));
+    ck_assert_int_eq(err, GR_NOT_LEADER_OR_FOLLOWER);
+    ck_assert(acked(true, 4, 3, 2, 1, &err));
+    ck_assert_int_eq(err, GR_NOT_LEADER_OR_FOLLOWER);
+    /* An ISR below min.insync.replicas, covered or not. */
+    ck_assert(acked(true, 5, 10, 1, 2, &err));
+    ck_assert_int_eq(err, GR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+    ck_assert(acked(true, 5, 9, 2, 3, &err));
+    ck_assert_int_eq(err, GR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+}
+END_TEST
+
 Suite *log_apis_suite(void)
 {
     Suite *s = suite_create("log_apis");
@@ -140,6 +176,7 @@ Suite *log_apis_suite(void)
     tcase_add_test(tc, current_leader_epoch_check);
     tcase_add_test(tc, end_offset_for_cache);
     tcase_add_test(tc, end_offset_for_new_leader);
+    tcase_add_test(tc, produce_acks_all);
     suite_add_tcase(s, tc);
     return s;
 }
