@@ -482,16 +482,10 @@ int gr_handle_fetch(gr_request *req, gr_writer *out)
     w->body = body;
     w->plan = plan;
     gr_delayed_op_init(&w->op, wait_try, wait_done);
-    gr_replica_set_wait_hook(b->replicas, gr_waits_partition_hook);
-    gr_replica_wait_begin(b->replicas);
-    rc = gr_waits_watch(base, &w->op, keys, nkeys, gr_waits_now_ms() + body.max_wait_ms);
-    if (rc == GR_PURGATORY_ENOMEM) {
-        gr_replica_wait_end(b->replicas);
+    if (gr_waits_park(base, b->replicas, &w->op, keys, nkeys,
+                      gr_waits_now_ms() + body.max_wait_ms) == GR_PURGATORY_ENOMEM) {
         free(w);
         return answer_fetch(req, &body, &plan, out);
     }
-    /* A stop that began before the watch was seen may have missed it. */
-    if (rc == GR_PURGATORY_WATCHING && gr_replica_stopping(b->replicas))
-        gr_waits_wake_all();
     return GR_PENDING; /* answered by wait_done, perhaps already */
 }

@@ -464,17 +464,10 @@ static int acks_wait(acks_all *a, int32_t timeout_ms, gr_writer *out)
         if (a->parts[i].waiting)
             keys[nkeys++] = gr_purgatory_key(&a->parts[i].topic_id, a->parts[i].index);
     gr_delayed_op_init(&a->op, acks_try, acks_done);
-    gr_replica_set_wait_hook(b->replicas, gr_waits_partition_hook);
-    gr_replica_wait_begin(b->replicas);
-    int rc = gr_waits_watch(base, &a->op, keys, nkeys,
-                            gr_waits_now_ms() + (timeout_ms > 0 ? timeout_ms : 0));
-    if (rc == GR_PURGATORY_ENOMEM) {
-        gr_replica_wait_end(b->replicas);
+    if (gr_waits_park(base, b->replicas, &a->op, keys, nkeys,
+                      gr_waits_now_ms() + (timeout_ms > 0 ? timeout_ms : 0)) ==
+        GR_PURGATORY_ENOMEM)
         return acks_answer(a, out);
-    }
-    /* A stop that began before the watch was seen may have missed it. */
-    if (rc == GR_PURGATORY_WATCHING && gr_replica_stopping(b->replicas))
-        gr_waits_wake_all();
     return GR_PENDING; /* answered by acks_done, perhaps already */
 }
 

@@ -210,3 +210,19 @@ void gr_waits_partition_hook(const gr_partition *p)
     else
         gr_waits_wake_all();
 }
+
+int gr_waits_park(struct event_base *base, gr_replica_mgr *m, gr_delayed_op *op,
+                  const uint64_t *keys, size_t nkeys, int64_t deadline_ms)
+{
+    gr_replica_set_wait_hook(m, gr_waits_partition_hook);
+    gr_replica_wait_begin(m);
+    int rc = gr_waits_watch(base, op, keys, nkeys, deadline_ms);
+    if (rc == GR_PURGATORY_ENOMEM) {
+        gr_replica_wait_end(m);
+        return rc;
+    }
+    /* A stop that began before the watch was seen may have missed it. */
+    if (rc == GR_PURGATORY_WATCHING && gr_replica_stopping(m))
+        gr_waits_wake_all();
+    return rc;
+}

@@ -2,12 +2,12 @@
  * waits.h - one purgatory (common/purgatory.h) per network thread, and the
  * wake-ups that reach it from other threads.
  *
- * A request that must wait (a long-poll fetch) is watched in the purgatory
- * of the thread its connection lives on, found by that thread's event base.
- * A thread's purgatory is made on its first watch and freed as soon as
- * nothing waits in it, so an idle broker holds none; while it lives it has
- * one libevent timer, armed at the earliest deadline, and one event through
- * which other threads wake it.
+ * A request that must wait (a long-poll fetch, an acks=all produce) is
+ * watched in the purgatory of the thread its connection lives on, found by
+ * that thread's event base. A thread's purgatory is made on its first
+ * watch and freed as soon as nothing waits in it, so an idle broker holds
+ * none; while it lives it has one libevent timer, armed at the earliest
+ * deadline, and one event through which other threads wake it.
  *
  * Appends and high watermark moves happen on other threads (a producer's
  * connection, the main loop). gr_waits_notify(key) queues the key on every
@@ -34,6 +34,7 @@
 
 struct event_base;
 struct gr_partition;
+struct gr_replica_mgr;
 
 /* Monotonic milliseconds: the clock of every deadline here. */
 int64_t gr_waits_now_ms(void);
@@ -51,6 +52,16 @@ void gr_waits_notify(uint64_t key);
  * deadline had passed. Ops watched afterwards are the watcher's business
  * (a fetch does not wait once the replica manager is stopping). */
 void gr_waits_wake_all(void);
+
+/* Parks op, a request waiting on partitions of m, on the purgatory of
+ * base's thread until deadline_ms: installs the wait hook below on m,
+ * counts the request in (gr_replica_wait_begin) and watches it. The op's
+ * on_complete must count it out (gr_replica_wait_end) after completing.
+ * On GR_PURGATORY_ENOMEM nothing is counted or stored and the caller
+ * answers at once; otherwise the request is answered by on_complete,
+ * perhaps already. A stop of m that began meanwhile still reaches it. */
+int gr_waits_park(struct event_base *base, struct gr_replica_mgr *m, gr_delayed_op *op,
+                  const uint64_t *keys, size_t nkeys, int64_t deadline_ms);
 
 /* The replica manager's wait hook (replica.h) for every request waiting
  * here (fetches, produces): a change on a partition notifies its watch key,

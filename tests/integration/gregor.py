@@ -401,12 +401,12 @@ def batch_headers(records):
     return out
 
 
-def produce_request(version, cid, acks, topics):
+def produce_request(version, cid, acks, topics, timeout_ms=10000):
     """Produce v3-v8 (non-flexible) or v0-v2; topics: {name: {partition: records bytes}}."""
     w = Writer()
     if version >= 3:
         w.nullable_string(None)
-    w.int16(acks).int32(10000)
+    w.int16(acks).int32(timeout_ms)
     w.int32(len(topics))
     for name, parts in topics.items():
         w.string(name)
