@@ -97,11 +97,15 @@ int16_t gr_api_delete_records_target(int64_t requested, int64_t high_watermark,
                                      int64_t *target);
 /* acks=all: whether a partition whose records were appended at
  * append_epoch up to required - 1 can be answered now, from its state
- * (led here, leader epoch, high watermark, ISR size, min.insync.replicas);
+ * (led here, leader epoch, high watermark, ISR size, effective min ISR);
  * true with *err set (GR_NONE, NOT_LEADER_OR_FOLLOWER,
  * NOT_ENOUGH_REPLICAS_AFTER_APPEND), false while it must wait. */
 bool gr_api_produce_acked(bool leader, int32_t leader_epoch, int32_t append_epoch, int64_t hw,
                           int64_t required, int32_t isr_size, int32_t min_isr, int16_t *err);
+/* The ISR an acks=all produce needs: min.insync.replicas capped by the
+ * replication factor (Kafka's effective min ISR); replicas <= 0: unknown,
+ * no cap. */
+int32_t gr_api_effective_min_isr(int32_t min_insync_replicas, int32_t replicas);
 /* A cleanup.policy value (comma-separated) includes "delete"; unset does. */
 bool gr_api_cleanup_policy_deletes(gr_str policy);
 /* Kafka's check of a request's current_leader_epoch against ours: -1 skips

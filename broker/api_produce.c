@@ -41,7 +41,8 @@
  *     least min.insync.replicas in the ISR;
  *   - NOT_LEADER_OR_FOLLOWER when it is no longer led here, or led at
  *     another leader epoch than the one its records were appended at (they
- *     may be truncated away by the new leader);
+ *     may be truncated away by the new leader); UNKNOWN_TOPIC_OR_PARTITION
+ *     when its topic was deleted;
  *   - NOT_ENOUGH_REPLICAS_AFTER_APPEND when its ISR is smaller than
  *     min.insync.replicas. Kafka answers this once the high watermark
  *     covers the records; it is answered as soon as the ISR is too small,
@@ -49,7 +50,9 @@
  *     ISR grows back, and the producer should learn of it early;
  *   - REQUEST_TIMED_OUT when timeout_ms passes first, or the broker shuts
  *     down (waiting produces are answered at once then, as fetches are).
- * The records stay appended in every case. Partitions that failed before
+ * min.insync.replicas is capped by the replication factor throughout, as
+ * Kafka's effective min ISR is: an RF=1 topic with min.insync.replicas=2
+ * takes acks=all writes. The records stay appended in every case. Partitions that failed before
  * the wait keep their error, and every appended partition reports its
  * base_offset, log_append_time_ms and log_start_offset. Other acks values:
  * INVALID_REQUIRED_ACKS. A produce whose client went away while it waited
@@ -314,12 +317,26 @@ static int16_t recompress(const gr_partition *p, const uint8_t *batch, size_t bl
     return GR_NONE;
 }
 
-/* acks=all needs min.insync.replicas in the ISR before anything is
- * appended (Kafka's NotEnoughReplicasException, with its message). */
+/* The ISR an acks=all produce needs: min.insync.replicas, capped by the
+ * replication factor as Kafka's effective min ISR is (a topic may set more
+ * than it has replicas). */
+int32_t gr_api_effective_min_isr(int32_t min_insync_replicas, int32_t replicas)
+{
+    return replicas > 0 && replicas < min_insync_replicas ? replicas : min_insync_replicas;
+}
+
+static int32_t effective_min_isr(const gr_partition *p)
+{
+    return gr_api_effective_min_isr(atomic_load(&p->min_insync_replicas),
+                                    atomic_load(&p->replicas));
+}
+
+/* acks=all needs the effective min ISR before anything is appended
+ * (Kafka's NotEnoughReplicasException, with its message). */
 static int16_t check_min_isr(gr_request *req, const gr_partition *p,
                              gr_produce_response_partition_produce_response *out)
 {
-    int32_t isr = atomic_load(&p->isr_size), min = atomic_load(&p->min_insync_replicas);
+    int32_t isr = atomic_load(&p->isr_size), min = effective_min_isr(p);
     if (isr >= min)
         return GR_NONE;
     char msg[512];
@@ -337,6 +354,7 @@ static int16_t check_min_isr(gr_request *req, const gr_partition *p,
 /* One appended partition of an acks=all produce, waiting for its high
  * watermark. */
 typedef struct {
+    gr_str topic; /* points into the decoded request */
     gr_uuid topic_id;
     int32_t index;
     int32_t epoch;    /* the leader epoch its records were appended at */
@@ -377,16 +395,23 @@ static void acks_settle(acks_all *a)
         acks_part *ap = &a->parts[i];
         if (!ap->waiting)
             continue;
+        /* Found by name, as the request named it: a topic gone answers as
+         * a Produce to it would now (UNKNOWN_TOPIC_OR_PARTITION), one
+         * deleted and created again under the same name is another
+         * partition, no longer led here by the one appended to. */
         int16_t err = GR_NONE;
-        gr_partition *p = gr_replica_get_by_id(b->replicas, &ap->topic_id, ap->index, &err);
-        /* A partition gone from here is no longer led here. */
+        gr_partition *p = gr_replica_get(b->replicas, ap->topic, ap->index, &err);
+        if (p && memcmp(p->topic_id.b, ap->topic_id.b, sizeof p->topic_id.b) != 0) {
+            gr_partition_unref(p);
+            p = NULL;
+            err = GR_NOT_LEADER_OR_FOLLOWER;
+        }
         bool done = !p;
-        err = GR_NOT_LEADER_OR_FOLLOWER;
         if (p) {
             done = gr_api_produce_acked(atomic_load(&p->leader), atomic_load(&p->leader_epoch),
                                         ap->epoch, atomic_load(&p->hw), ap->required,
-                                        atomic_load(&p->isr_size),
-                                        atomic_load(&p->min_insync_replicas), &err);
+                                        atomic_load(&p->isr_size), effective_min_isr(p),
+                                        &err);
             gr_partition_unref(p);
         }
         if (done) {
@@ -557,7 +582,8 @@ static void produce_partition(gr_request *req, int16_t acks, gr_str topic,
         out->log_start_offset = gr_log_start_offset(p->log);
         if (acks == -1 && a->nparts < a->cap) {
             acks_part *ap = &a->parts[a->nparts++];
-            *ap = (acks_part){.topic_id = p->topic_id, .index = p->index, .epoch = epoch,
+            *ap = (acks_part){.topic = topic, .topic_id = p->topic_id, .index = p->index,
+                              .epoch = epoch,
                               .required = res.last_offset + 1, .waiting = true, .out = out};
             a->nwaiting++;
         }

@@ -261,6 +261,7 @@ static gr_partition *open_partition(gr_replica_mgr *m, const rtopic *t, int32_t 
     atomic_init(&p->leader_epoch, -1);
     atomic_init(&p->isr_only_self, false);
     atomic_init(&p->isr_size, 0);
+    atomic_init(&p->replicas, 0);
     atomic_init(&p->min_insync_replicas, t->settings.min_insync_replicas);
     atomic_init(&p->max_message_bytes, t->settings.max_message_bytes);
     atomic_init(&p->compression, t->settings.compression);
@@ -378,12 +379,15 @@ static void apply_state(gr_partition *p, const gr_metadata_partition *mp, int32_
     if (changed)
         GR_INFO(SUB, "%s-%d: %s at leader epoch %d", p->topic, p->index,
                 leader ? "leader" : "follower", mp->leader_epoch);
-    /* An ISR that shrank below min.insync.replicas ends a waiting acks=all
-     * produce even when the high watermark stays. */
-    if (mp->isr.count != atomic_load(&p->isr_size))
+    /* An ISR that shrank below min.insync.replicas (capped by the
+     * replication factor) ends a waiting acks=all produce even when the
+     * high watermark stays. */
+    if (mp->isr.count != atomic_load(&p->isr_size) ||
+        mp->replicas.count != atomic_load(&p->replicas))
         changed = true;
     atomic_store(&p->leader_epoch, mp->leader_epoch);
     atomic_store(&p->isr_size, mp->isr.count);
+    atomic_store(&p->replicas, mp->replicas.count);
     atomic_store(&p->isr_only_self, only_self);
     if (leader && only_self && hw_advance(p, gr_log_end_offset(p->log)))
         changed = true;

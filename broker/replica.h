@@ -29,8 +29,8 @@
  * with any other ISR it does not advance, so an acks=all produce waits
  * until its timeout or until the ISR shrinks (api_produce.c). Replication
  * will move it from follower fetch positions. Every move of it, every
- * change of leadership, leader epoch, ISR size or min.insync.replicas
- * reaches the wait hook, which is what wakes waiting fetches and produces. The high
+ * change of leadership, leader epoch, ISR size, replication factor or
+ * min.insync.replicas reaches the wait hook, which is what wakes waiting fetches and produces. The high
  * watermark is checkpointed (replication-offset-checkpoint, Kafka's text
  * format, one per partition directory) at most every
  * replica.high.watermark.checkpoint.interval.ms and at a clean close, and
@@ -63,6 +63,7 @@ typedef struct gr_partition {
     atomic_bool isr_only_self;   /* ISR == [this broker]: HW follows the log end */
     atomic_int isr_size;
     atomic_int min_insync_replicas; /* min.insync.replicas (topic setting) */
+    atomic_int replicas;            /* the replication factor */
     atomic_llong hw;             /* high watermark */
     /* What the produce path reads of the topic's settings. */
     atomic_int max_message_bytes; /* max.message.bytes */
@@ -116,8 +117,8 @@ int64_t gr_partition_appended(gr_partition *p);
 
 /* The wait hook: called (on the thread that made the change) whenever what
  * a waiting request on p could see changed: its high watermark moved, it
- * changed leader or leader epoch, its ISR size or min.insync.replicas
- * changed, or it was removed. p is NULL once, from
+ * changed leader or leader epoch, its ISR size, replication factor or
+ * min.insync.replicas changed, or it was removed. p is NULL once, from
  * gr_replica_stop: every waiting request should answer now. The hook must
  * be cheap and thread-safe. Setting it again replaces it; NULL: none. */
 typedef void (*gr_replica_wait_hook)(const gr_partition *p);

@@ -167,6 +167,19 @@ START_TEST(produce_acks_all)
 }
 END_TEST
 
+START_TEST(produce_effective_min_isr)
+{
+    ck_assert_int_eq(gr_api_effective_min_isr(1, 3), 1);
+    ck_assert_int_eq(gr_api_effective_min_isr(2, 3), 2);
+    ck_assert_int_eq(gr_api_effective_min_isr(3, 3), 3);
+    /* More than there are replicas: all of them. */
+    ck_assert_int_eq(gr_api_effective_min_isr(2, 1), 1);
+    ck_assert_int_eq(gr_api_effective_min_isr(5, 3), 3);
+    /* Replicas not known yet: no cap. */
+    ck_assert_int_eq(gr_api_effective_min_isr(2, 0), 2);
+}
+END_TEST
+
 Suite *log_apis_suite(void)
 {
     Suite *s = suite_create("log_apis");
@@ -177,6 +190,7 @@ Suite *log_apis_suite(void)
     tcase_add_test(tc, end_offset_for_cache);
     tcase_add_test(tc, end_offset_for_new_leader);
     tcase_add_test(tc, produce_acks_all);
+    tcase_add_test(tc, produce_effective_min_isr);
     suite_add_tcase(s, tc);
     return s;
 }
