@@ -52,11 +52,12 @@
  *     down (waiting produces are answered at once then, as fetches are).
  * min.insync.replicas is capped by the replication factor throughout, as
  * Kafka's effective min ISR is: an RF=1 topic with min.insync.replicas=2
- * takes acks=all writes. The records stay appended in every case. Partitions that failed before
- * the wait keep their error, and every appended partition reports its
- * base_offset, log_append_time_ms and log_start_offset. Other acks values:
- * INVALID_REQUIRED_ACKS. A produce whose client went away while it waited
- * is dropped on its next wake-up or deadline.
+ * takes acks=all writes. The records stay appended in every case.
+ * Partitions that failed before the wait keep their error, and every
+ * appended partition reports its base_offset, log_append_time_ms and
+ * log_start_offset. Other acks values: INVALID_REQUIRED_ACKS. A produce
+ * whose client went away while it waited is dropped on its next wake-up
+ * or deadline.
  *
  * Without follower replication (there is none yet) the high watermark of a
  * partition whose ISR has other brokers never moves, so such a produce
@@ -429,9 +430,10 @@ static void acks_time_out(acks_all *a)
         if (a->parts[i].waiting) {
             a->parts[i].waiting = false;
             a->parts[i].out->error_code = GR_REQUEST_TIMED_OUT;
-            GR_DEBUG("api", "acks=all produce from %s: partition %d not replicated in time "
+            GR_DEBUG("api", "acks=all produce from %s: %.*s-%d not replicated in time "
                      "(high watermark short of %lld)",
-                     a->req->peer, a->parts[i].index, (long long)a->parts[i].required);
+                     a->req->peer, (int)a->parts[i].topic.len, a->parts[i].topic.ptr,
+                     a->parts[i].index, (long long)a->parts[i].required);
         }
     a->nwaiting = 0;
 }
@@ -580,11 +582,12 @@ static void produce_partition(gr_request *req, int16_t acks, gr_str topic,
         out->base_offset = res.first_offset;
         out->log_append_time_ms = res.log_append_time;
         out->log_start_offset = gr_log_start_offset(p->log);
+        /* a has a slot for every partition of the request. */
         if (acks == -1 && a->nparts < a->cap) {
-            acks_part *ap = &a->parts[a->nparts++];
-            *ap = (acks_part){.topic = topic, .topic_id = p->topic_id, .index = p->index,
-                              .epoch = epoch,
-                              .required = res.last_offset + 1, .waiting = true, .out = out};
+            a->parts[a->nparts++] =
+                (acks_part){.topic = topic, .topic_id = p->topic_id, .index = p->index,
+                            .epoch = epoch, .required = res.last_offset + 1, .waiting = true,
+                            .out = out};
             a->nwaiting++;
         }
     } else if (rc == GR_LOG_ERR_CORRUPT) {
