@@ -184,8 +184,9 @@ static void arm(gr_coord_slot *s)
         GR_ERROR(SUB, "__consumer_offsets-%d: cannot arm the group timer", s->index);
 }
 
-/* Kafka's mapping of a coordinator's append errors. */
-static int16_t map_append_error(int16_t err)
+/* Kafka's mapping of the append errors of a group's metadata record, as
+ * its group coordinator answers the members of that group. */
+static int16_t map_group_append_error(int16_t err)
 {
     switch (err) {
     case GR_UNKNOWN_TOPIC_OR_PARTITION:
@@ -197,13 +198,31 @@ static int16_t map_append_error(int16_t err)
         return GR_NOT_COORDINATOR;
     case GR_MESSAGE_TOO_LARGE:
     case GR_RECORD_LIST_TOO_LARGE:
+    case GR_INVALID_FETCH_SIZE:
         return GR_UNKNOWN_SERVER_ERROR;
     default:
         return err;
     }
 }
 
-/* Persists out (slot locked); on failure the replies carry the error. */
+int16_t gr_coordinator_append_error(int16_t err, bool group_metadata)
+{
+    if (group_metadata)
+        return map_group_append_error(err);
+    /* Offsets (OffsetCommit, OffsetDelete, DeleteGroups): records too large
+     * for the log are the committer's to fix, not the server's. */
+    switch (err) {
+    case GR_MESSAGE_TOO_LARGE:
+    case GR_RECORD_LIST_TOO_LARGE:
+    case GR_INVALID_FETCH_SIZE:
+        return GR_INVALID_COMMIT_OFFSET_SIZE;
+    default:
+        return map_group_append_error(err);
+    }
+}
+
+/* Persists out (slot locked); on failure the replies carry the error
+ * mapped for a group's members. Returns the append's own error. */
 static int16_t persist(gr_coord_slot *s, gr_gc_out *out)
 {
     if (out->nrecords == 0 && !out->failed)
@@ -215,15 +234,15 @@ static int16_t persist(gr_coord_slot *s, gr_gc_out *out)
         gr_gc_applied(s->gc, out);
         return GR_NONE;
     }
-    err = map_append_error(err);
     GR_WARN(SUB, "__consumer_offsets-%d: cannot append %zu records: %s", s->index, out->nrecords,
             gr_kafka_error_name(err));
+    int16_t gerr = map_group_append_error(err);
     for (gr_gc_reply *r = out->replies; r; r = r->next) {
         if (r->is_sync) {
-            r->sync.error_code = err;
+            r->sync.error_code = gerr;
             r->sync.assignment = (gr_bytes){(const uint8_t *)"", 0};
         } else {
-            r->join.error_code = err;
+            r->join.error_code = gerr;
             r->join.members_count = 0;
         }
     }
@@ -257,7 +276,7 @@ int16_t gr_coordinator_unlock(gr_coord_slot *s, gr_gc_out *out, gr_request *self
     pthread_mutex_unlock(&s->mu);
     deliver(out->replies, self);
     gr_gc_out_free(out);
-    return err;
+    return err == GR_NONE ? GR_NONE : gr_coordinator_append_error(err, false);
 }
 
 void gr_coordinator_each(gr_coordinator *c, void (*fn)(void *ctx, gr_gc *gc), void *ctx,

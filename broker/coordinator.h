@@ -60,9 +60,19 @@ gr_coord_slot *gr_coordinator_lock(gr_coordinator *c, gr_str group, gr_gc **gc, 
 
 /* Appends out's records, applies them, re-arms the slot's timer, unlocks
  * and delivers out's replies (self's inline). Returns 0, or the error the
- * append failed with (already mapped as Kafka maps a coordinator's append
- * errors); the replies of a failed call carry that error. Frees out. */
+ * append failed with, mapped for an offsets operation
+ * (gr_coordinator_append_error(err, false)); the JoinGroup and SyncGroup
+ * replies of a failed call carry it mapped for a group's members. Frees
+ * out. */
 int16_t gr_coordinator_unlock(gr_coord_slot *s, gr_gc_out *out, gr_request *self);
+
+/* Kafka's mapping of an append error of __consumer_offsets to the answer:
+ * for a group's metadata record (the members of a rebalance; records too
+ * large are UNKNOWN_SERVER_ERROR) or for offsets (OffsetCommit and the
+ * deletions; records too large are INVALID_COMMIT_OFFSET_SIZE). Either way
+ * a lost leadership or a storage error is NOT_COORDINATOR and a missing
+ * partition or too few replicas COORDINATOR_NOT_AVAILABLE. */
+int16_t gr_coordinator_append_error(int16_t err, bool group_metadata);
 
 /* Calls fn on every slot holding groups, locked; loading says whether one
  * is still loading (then fn is not called for it). */

@@ -35,6 +35,7 @@ API_SYNC_GROUP = 14
 ERR_UNKNOWN_SERVER_ERROR = -1
 ERR_NONE = 0
 ERR_ILLEGAL_GENERATION = 22
+ERR_INVALID_COMMIT_OFFSET_SIZE = 28
 ERR_INCONSISTENT_GROUP_PROTOCOL = 23
 ERR_UNKNOWN_MEMBER_ID = 25
 ERR_REBALANCE_IN_PROGRESS = 27
@@ -397,16 +398,24 @@ def heartbeat(conn, group, generation, member_id):
     return err
 
 
-def commit(conn, group, generation, member_id, topic, partition, offset):
+def commit_partitions(conn, group, generation, member_id, topic, partitions):
+    """OffsetCommit v7 of [(partition, offset, metadata)]: the error of each."""
     w = Writer().string(group).int32(generation).string(member_id).nullable_string(None)
-    w.int32(1).string(topic).int32(1).int32(partition).int64(offset).int32(-1).nullable_string("")
+    w.int32(1).string(topic).int32(len(partitions))
+    for partition, offset, metadata in partitions:
+        w.int32(partition).int64(offset).int32(-1).nullable_string(metadata)
     conn.send(group_request(API_OFFSET_COMMIT, 7, w.bytes(), 4))
     r = Reader(conn.recv_frame(timeout=30))
     r.int32()
     r.int32()
     topics = r.array(lambda: (r.string(), r.array(lambda: (r.int32(), r.int16()))))
     r.expect_end("OffsetCommit v7")
-    return topics[0][1][0][1]
+    return [err for _, err in topics[0][1]]
+
+
+def commit(conn, group, generation, member_id, topic, partition, offset):
+    return commit_partitions(conn, group, generation, member_id, topic,
+                             [(partition, offset, "")])[0]
 
 
 def coordinator_conn(cluster, group):
@@ -472,3 +481,26 @@ def test_bad_group_input(one_broker):
         d = describe(c, group)
         assert d["state"] == "Stable" and [x["member_id"] for x in d["members"]] == [member]
     assert c.brokers[0].alive()
+
+
+def test_commit_too_large_for_the_log(cluster):
+    """Offsets whose records do not fit one batch of __consumer_offsets
+    (message.max.bytes) are answered INVALID_COMMIT_OFFSET_SIZE per
+    partition, as Kafka does, and nothing of them is stored."""
+    cluster.start(controllers=1, brokers=1,
+                  broker_config=dict(BROKER_CONFIG, **{"message.max.bytes": 4096}))
+    create(cluster, "big-commit", 2)
+    group = "big-commit-group"
+    with coordinator_conn(cluster, group) as conn:
+        small = [(0, 5, "a"), (1, 6, "b")]
+        big = [(0, 7, "x" * 3000), (1, 8, "y" * 3000)]  # each fits offset.metadata.max.bytes
+        eventually(lambda: commit_partitions(conn, group, -1, "", "big-commit", small)
+                   == [ERR_NONE, ERR_NONE], what="a first commit")
+        assert commit_partitions(conn, group, -1, "", "big-commit", big) == \
+            [ERR_INVALID_COMMIT_OFFSET_SIZE] * 2
+    cons = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group})
+    try:
+        got = cons.committed([TopicPartition("big-commit", p) for p in (0, 1)], timeout=30)
+    finally:
+        cons.close()
+    assert {tp.partition: tp.offset for tp in got} == {0: 5, 1: 6}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/coordinator.h"
 #include "broker/group.h"
 #include "common/errors.h"
 #include "tests/unit/suites.h"
@@ -1249,6 +1250,31 @@ START_TEST(free_answers_waiters)
 }
 END_TEST
 
+/* The answers of a failed append of __consumer_offsets, as Kafka's group
+ * coordinator gives them: too large is the committer's fault for offsets
+ * (INVALID_COMMIT_OFFSET_SIZE) and the server's for a group's metadata. */
+START_TEST(append_errors_mapped_as_kafka)
+{
+    static const struct {
+        int16_t append, offsets, group;
+    } cases[] = {
+        {GR_RECORD_LIST_TOO_LARGE, GR_INVALID_COMMIT_OFFSET_SIZE, GR_UNKNOWN_SERVER_ERROR},
+        {GR_MESSAGE_TOO_LARGE, GR_INVALID_COMMIT_OFFSET_SIZE, GR_UNKNOWN_SERVER_ERROR},
+        {GR_INVALID_FETCH_SIZE, GR_INVALID_COMMIT_OFFSET_SIZE, GR_UNKNOWN_SERVER_ERROR},
+        {GR_NOT_LEADER_OR_FOLLOWER, GR_NOT_COORDINATOR, GR_NOT_COORDINATOR},
+        {GR_KAFKA_STORAGE_ERROR, GR_NOT_COORDINATOR, GR_NOT_COORDINATOR},
+        {GR_UNKNOWN_TOPIC_OR_PARTITION, GR_COORDINATOR_NOT_AVAILABLE, GR_COORDINATOR_NOT_AVAILABLE},
+        {GR_NOT_ENOUGH_REPLICAS, GR_COORDINATOR_NOT_AVAILABLE, GR_COORDINATOR_NOT_AVAILABLE},
+        {GR_REQUEST_TIMED_OUT, GR_COORDINATOR_NOT_AVAILABLE, GR_COORDINATOR_NOT_AVAILABLE},
+        {GR_UNKNOWN_SERVER_ERROR, GR_UNKNOWN_SERVER_ERROR, GR_UNKNOWN_SERVER_ERROR},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_int_eq(gr_coordinator_append_error(cases[i].append, false), cases[i].offsets);
+        ck_assert_int_eq(gr_coordinator_append_error(cases[i].append, true), cases[i].group);
+    }
+}
+END_TEST
+
 Suite *group_suite(void)
 {
     Suite *s = suite_create("group");
@@ -1286,6 +1312,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, replay_rebuilds_state);
     tcase_add_test(tc, describe_and_list);
     tcase_add_test(tc, free_answers_waiters);
+    tcase_add_test(tc, append_errors_mapped_as_kafka);
     suite_add_tcase(s, tc);
     return s;
 }
