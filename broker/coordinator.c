@@ -221,9 +221,10 @@ int16_t gr_coordinator_append_error(int16_t err, bool group_metadata)
     }
 }
 
-/* Persists out (slot locked); on failure the replies carry the error
- * mapped for a group's members. Returns the append's own error. */
-static int16_t persist(gr_coord_slot *s, gr_gc_out *out)
+/* Appends out's records (slot locked) and applies them; on failure the
+ * replies carry the error mapped for a group's members. Returns the
+ * append's own error. */
+static int16_t append_out(gr_coord_slot *s, gr_gc_out *out)
 {
     if (out->nrecords == 0 && !out->failed)
         return GR_NONE;
@@ -246,6 +247,27 @@ static int16_t persist(gr_coord_slot *s, gr_gc_out *out)
             r->join.members_count = 0;
         }
     }
+    return err;
+}
+
+/* Persists out (slot locked). When that fails, a group whose assignment
+ * was lost rebalances; what that produces is appended once more (a second
+ * failure only answers its replies with the error) and its replies join
+ * out's. Returns the first append's error. */
+static int16_t persist(gr_coord_slot *s, gr_gc_out *out)
+{
+    int16_t err = append_out(s, out);
+    if (err == GR_NONE)
+        return GR_NONE;
+    gr_gc_out next;
+    gr_gc_out_init(&next);
+    gr_gc_append_failed(s->gc, gr_coordinator_now_ms(), &next);
+    append_out(s, &next);
+    if (next.replies) {
+        *out->replies_tail = next.replies;
+        out->replies_tail = next.replies_tail;
+    }
+    gr_gc_out_free(&next);
     return err;
 }
 

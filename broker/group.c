@@ -81,6 +81,9 @@ typedef struct group {
     char **subscribed; /* topics of the consumer protocol's members */
     int32_t nsubscribed;
     bool subscribed_known;
+    /* The leader's assignment is in memory (Stable) but its record not yet
+     * in the log: if the append fails the group rebalances. */
+    bool assignment_unstored;
 } group;
 
 struct gr_gc {
@@ -1349,6 +1352,7 @@ void gr_gc_sync(gr_gc *gc, const gr_sync_group_request *req, gr_gc_reply *r, int
     }
     transition(g, ST_STABLE, now);
     store_group(g, o);
+    g->assignment_unstored = true;
     for (member *x = g->members; x; x = x->next)
         if (x->sync_waiter) {
             gr_gc_reply *w = x->sync_waiter;
@@ -1653,8 +1657,11 @@ static bool apply_record(gr_gc *gc, const gr_offsets_record *rec, bool live)
             remove_group(gc, g);
         return true;
     }
-    if (live)
+    if (live) {
+        if (g)
+            g->assignment_unstored = false; /* now it is in the log */
         return true; /* the group's own state: already in memory */
+    }
     /* Loading a group's metadata: the group as it was after its last
      * rebalance. Its offsets, read before or after, are kept. */
     const gr_group_metadata_value *v = &rec->value;
@@ -1736,6 +1743,27 @@ void gr_gc_applied(gr_gc *gc, const gr_gc_out *o)
         if (!apply_record(gc, &o->records[i], true))
             GR_ERROR("group", "out of memory applying a record of group %.*s",
                      (int)o->records[i].group.len, o->records[i].group.ptr);
+}
+
+void gr_gc_append_failed(gr_gc *gc, int64_t now, gr_gc_out *o)
+{
+    for (group *g = gc->groups; g; g = g->next) {
+        if (!g->assignment_unstored)
+            continue;
+        g->assignment_unstored = false;
+        if (g->state != ST_STABLE)
+            continue;
+        GR_WARN("group", "group %s: its assignment of generation %d could not be stored: "
+                "rebalancing", g->id, g->generation);
+        /* Kafka's resetAndPropagateAssignmentError: the members' answers
+         * already carry the error; the assignment no one has is void. */
+        for (member *m = g->members; m; m = m->next) {
+            free(m->assignment);
+            m->assignment = NULL;
+            m->assignment_len = 0;
+        }
+        prepare_rebalance(gc, g, now, o);
+    }
 }
 
 void gr_gc_load_done(gr_gc *gc, int64_t now)

@@ -17,7 +17,8 @@
  * tombstones only once they are in the log (gr_gc_applied): the log is the
  * truth, the memory a cache of it. A group's own metadata record (after a
  * rebalance) describes state already in memory; if it cannot be written the
- * shell turns the replies of that call into errors and the members rejoin.
+ * shell turns the replies of that call into errors and tells the core
+ * (gr_gc_append_failed), which makes the group rebalance.
  *
  * The protocol is Kafka's classic group protocol (ClassicGroup of Kafka
  * 4.0): states Empty, PreparingRebalance, CompletingRebalance, Stable and
@@ -135,6 +136,13 @@ void gr_gc_load_done(gr_gc *gc, int64_t now_ms);
 /* After the records of out were appended: applies its offsets and
  * tombstones (group metadata records are already in memory). */
 void gr_gc_applied(gr_gc *gc, const gr_gc_out *out);
+
+/* After the records of a call could not be appended (the shell answers
+ * that call's JoinGroup and SyncGroup replies with the error): a group
+ * whose new assignment was among them drops it and rebalances, as Kafka's
+ * coordinator does when it cannot store a generation's assignment. Effects
+ * (replies, records) go into out. */
+void gr_gc_append_failed(gr_gc *gc, int64_t now_ms, gr_gc_out *out);
 
 /* ---- the group protocol ---- */
 

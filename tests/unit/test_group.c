@@ -28,6 +28,7 @@ typedef struct {
     bool tombstones[64];
     gr_gc_reply *all[256]; /* every reply made, freed at the end */
     int nall;
+    bool fail_next_append; /* the next call's records do not reach the log */
 } H;
 
 static H h;
@@ -76,6 +77,19 @@ static void teardown(void)
 /* What the shell does after a call: append, apply, deliver. */
 static void settle(gr_gc_out *out)
 {
+    if (h.fail_next_append) {
+        /* As the shell: the replies go out (with the error), nothing is
+         * applied, the core hears of it and what it does then is settled. */
+        h.fail_next_append = false;
+        for (gr_gc_reply *r = out->replies; r; r = r->next)
+            r->waiter = DELIVERED;
+        gr_gc_out_free(out);
+        gr_gc_out next;
+        gr_gc_out_init(&next);
+        gr_gc_append_failed(h.gc, h.now, &next);
+        settle(&next);
+        return;
+    }
     h.nrecords = out->nrecords;
     for (size_t i = 0; i < out->nrecords && i < 64; i++) {
         h.kinds[i] = out->records[i].kind;
@@ -1250,6 +1264,46 @@ START_TEST(free_answers_waiters)
 }
 END_TEST
 
+/* The leader's assignment cannot be stored: the members hear of it (the
+ * shell's error) and the group rebalances instead of staying Stable with
+ * an assignment that is not in the log, as Kafka's coordinator does. */
+START_TEST(failed_assignment_store_rebalances)
+{
+    gr_gc_reply *ja = join("g", "");
+    gr_gc_reply *jb = join("g", "");
+    tick_to(h.now + 6000);
+    const char *a = id_of(ja), *b = id_of(jb);
+    gr_gc_reply *sb = sync_("g", b, 1);
+    ck_assert(!done(sb));
+    const char *ids[] = {a, b};
+    const char *as[] = {"PA", "PB"};
+    h.fail_next_append = true;
+    gr_gc_reply *sa = sync_full("g", a, 1, NULL, ids, as, 2, 3, NULL);
+    ck_assert(done(sa) && done(sb));
+    ck_assert_str_eq(state("g"), "PreparingRebalance");
+    ck_assert_int_eq(hb("g", b, 1), GR_REBALANCE_IN_PROGRESS);
+    gr_describe_groups_response_described_group d;
+    gr_gc_describe(h.gc, S("g"), &h.arena, &d);
+    ck_assert_int_eq(d.members_count, 2);
+    ck_assert_int_eq(d.members[0].member_assignment.len, 0);
+    ck_assert_int_eq(d.members[1].member_assignment.len, 0);
+
+    /* Both rejoin: a new generation, whose stored assignment holds. */
+    gr_gc_reply *ja2 = join("g", a);
+    gr_gc_reply *jb2 = join("g", b);
+    ck_assert(done(ja2) && done(jb2));
+    ck_assert_int_eq(ja2->join.generation_id, 2);
+    gr_gc_reply *sb2 = sync_("g", b, 2);
+    gr_gc_reply *sa2 = sync_full("g", a, 2, NULL, ids, as, 2, 3, NULL);
+    ck_assert(done(sa2) && done(sb2));
+    ck_assert_int_eq(sb2->sync.error_code, GR_NONE);
+    ck_assert(memcmp(sb2->sync.assignment.ptr, "PB", 2) == 0);
+    ck_assert_str_eq(state("g"), "Stable");
+    tick_to(h.now + 9000);
+    ck_assert_str_eq(state("g"), "Stable");
+}
+END_TEST
+
 /* The answers of a failed append of __consumer_offsets, as Kafka's group
  * coordinator gives them: too large is the committer's fault for offsets
  * (INVALID_COMMIT_OFFSET_SIZE) and the server's for a group's metadata. */
@@ -1313,6 +1367,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, describe_and_list);
     tcase_add_test(tc, free_answers_waiters);
     tcase_add_test(tc, append_errors_mapped_as_kafka);
+    tcase_add_test(tc, failed_assignment_store_rebalances);
     suite_add_tcase(s, tc);
     return s;
 }
