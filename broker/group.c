@@ -47,6 +47,11 @@ typedef struct member {
     int32_t assignment_len;
     gr_gc_reply *join_waiter, *sync_waiter;
     bool pending_sync; /* joined this generation, has not sent SyncGroup yet */
+    /* Joined and still waiting for its first generation (Kafka's isNew):
+     * it cannot heartbeat yet, and a client that gave up on its JoinGroup
+     * would otherwise stay a member for as long as the rebalance lasts, so
+     * hb_deadline is then the new member join timeout (KIP-394). */
+    bool is_new;
     int64_t hb_deadline;
 } member;
 
@@ -191,6 +196,7 @@ void gr_gc_config_defaults(gr_gc_config *c)
     c->offsets_retention_ms = 10080LL * 60 * 1000;
     c->retention_check_interval_ms = 600000;
     c->max_member_metadata_bytes = 1024 * 1024;
+    c->new_member_join_timeout_ms = 300000;
 }
 
 void gr_gc_reply_init(gr_gc_reply *r, bool is_sync, int16_t version, void *waiter)
@@ -953,6 +959,7 @@ static void complete_join(gr_gc *gc, group *g, int64_t now, gr_gc_out *o)
             m->join_waiter = NULL;
             bool leader = is_leader(g, m);
             join_reply(o, r, GR_NONE, g, m->id, leader, false);
+            m->is_new = false;
             m->hb_deadline = now + m->session_ms;
         }
     }
@@ -1005,7 +1012,8 @@ static void add_member_and_rebalance(gr_gc *gc, group *g, const gr_join_group_re
     *tail = m;
     g->nmembers++;
     m->join_waiter = r;
-    m->hb_deadline = now + m->session_ms;
+    m->is_new = true;
+    m->hb_deadline = now + gc->cfg.new_member_join_timeout_ms;
     if (g->state == ST_PREPARING && g->initial_delay)
         g->new_member_added = true;
     if (g->state == ST_PREPARING)
@@ -1042,7 +1050,8 @@ static void update_member_and_rebalance(gr_gc *gc, group *g, member *m,
         join_error(o, r, GR_UNKNOWN_SERVER_ERROR, m->id);
         return;
     }
-    m->hb_deadline = now + m->session_ms;
+    if (!m->is_new) /* a new member keeps its join timeout, as in Kafka */
+        m->hb_deadline = now + m->session_ms;
     if (g->state == ST_PREPARING)
         maybe_complete_join(gc, g, now, o);
     else
@@ -2127,12 +2136,13 @@ void gr_gc_tick(gr_gc *gc, int64_t now, gr_gc_out *o)
             for (member *m = g->members; m; m = m->next) {
                 if (m->hb_deadline > now)
                     continue;
-                if (m->join_waiter || m->sync_waiter) {
+                if ((m->join_waiter || m->sync_waiter) && !m->is_new) {
                     /* Waiting on us, not silent: alive. */
                     m->hb_deadline = now + m->session_ms;
                     continue;
                 }
-                GR_INFO("group", "group %s: member %s session expired", g->id, m->id);
+                GR_INFO("group", "group %s: member %s %s", g->id, m->id,
+                        m->is_new ? "did not complete its join in time" : "session expired");
                 remove_member(gc, g, m, now, o);
                 removed = true;
                 break;

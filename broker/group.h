@@ -73,6 +73,10 @@ typedef struct {
      * with UNKNOWN_SERVER_ERROR. Here the member that brings too much is
      * refused at JoinGroup with that code, and the others never see it. */
     int32_t max_member_metadata_bytes;
+    /* How long a member that joined waits for its first generation before
+     * it is removed (KIP-394; Kafka's fixed 5 minutes, not a broker
+     * config there either). */
+    int32_t new_member_join_timeout_ms;
     /* Fills buf with n random bytes (member ids). */
     void (*random)(void *ctx, uint8_t *buf, size_t n);
     void *random_ctx;

@@ -1304,6 +1304,58 @@ START_TEST(failed_assignment_store_rebalances)
 }
 END_TEST
 
+/* KIP-394: a member that joined and never got its first generation (here
+ * because the rebalance waits on a silent old member with a long
+ * rebalance timeout) is removed after the new member join timeout, its
+ * JoinGroup answered UNKNOWN_MEMBER_ID; the old member stays. */
+START_TEST(new_member_join_timeout)
+{
+    ck_assert_int_eq(h.cfg.new_member_join_timeout_ms, 300000);
+    gr_gc_reply *ja = join_full("g", "", NULL, "consumer", RANGE, 1, 3, 10000, 600000);
+    tick_to(h.now + 3000);
+    ck_assert(done(ja));
+    const char *a = id_of(ja);
+    const char *ids[] = {a};
+    const char *as[] = {"PA"};
+    ck_assert(done(sync_full("g", a, 1, NULL, ids, as, 1, 3, NULL)));
+    int64_t t0 = h.now;
+    gr_gc_reply *jb = join_full("g", "", NULL, "consumer", RANGE, 1, 3, 10000, 600000);
+    ck_assert(!done(jb));
+    ck_assert_str_eq(state("g"), "PreparingRebalance");
+    /* The old member heartbeats, never rejoins; the new one just waits. */
+    while (h.now + 5000 < t0 + 300000) {
+        tick_to(h.now + 5000);
+        ck_assert_int_eq(hb("g", a, 1), GR_REBALANCE_IN_PROGRESS);
+        ck_assert(!done(jb));
+    }
+    tick_to(t0 + 300000);
+    ck_assert(done(jb));
+    ck_assert_int_eq(jb->join.error_code, GR_UNKNOWN_MEMBER_ID);
+    ck_assert_int_eq(hb("g", a, 1), GR_REBALANCE_IN_PROGRESS);
+    gr_describe_groups_response_described_group d;
+    gr_gc_describe(h.gc, S("g"), &h.arena, &d);
+    ck_assert_int_eq(d.members_count, 1);
+
+    /* A new member that gets its generation in time is an ordinary one
+     * from then on: its session, not the join timeout, keeps it. */
+    gr_gc_reply *jc = join_full("g", "", NULL, "consumer", RANGE, 1, 3, 10000, 600000);
+    gr_gc_reply *ja2 = join_full("g", a, NULL, "consumer", RANGE, 1, 3, 10000, 600000);
+    ck_assert(done(ja2) && done(jc));
+    ck_assert_int_eq(jc->join.error_code, GR_NONE);
+    const char *c = id_of(jc);
+    ck_assert(!done(sync_("g", c, 2)));
+    const char *ids2[] = {a, c};
+    const char *as2[] = {"PA", "PC"};
+    ck_assert(done(sync_full("g", a, 2, NULL, ids2, as2, 2, 3, NULL)));
+    for (int i = 0; i < 70; i++) {
+        tick_to(h.now + 5000);
+        ck_assert_int_eq(hb("g", a, 2), GR_NONE);
+        ck_assert_int_eq(hb("g", c, 2), GR_NONE);
+    }
+    ck_assert_str_eq(state("g"), "Stable");
+}
+END_TEST
+
 /* The answers of a failed append of __consumer_offsets, as Kafka's group
  * coordinator gives them: too large is the committer's fault for offsets
  * (INVALID_COMMIT_OFFSET_SIZE) and the server's for a group's metadata. */
@@ -1368,6 +1420,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, free_answers_waiters);
     tcase_add_test(tc, append_errors_mapped_as_kafka);
     tcase_add_test(tc, failed_assignment_store_rebalances);
+    tcase_add_test(tc, new_member_join_timeout);
     suite_add_tcase(s, tc);
     return s;
 }
