@@ -1,11 +1,12 @@
 /*
  * group.c - the classic group coordinator's state machine (see group.h).
  *
- * Groups live in a singly linked list, members in a list per group and
- * committed offsets in an array per group; lookups are linear. A partition
- * of __consumer_offsets coordinates a fiftieth of a cluster's groups and a
- * group has tens of members and partitions, which keeps this cheap; a hash
- * table is the step to take when that stops being true.
+ * Groups live in a chained hash table keyed by group id (every request
+ * looks one up, and a partition of __consumer_offsets may hold thousands)
+ * and, for the timers and listings that visit them all, in a doubly linked
+ * list. Members live in a list per group and committed offsets in an array
+ * per group; those lookups are linear, a group having tens of members and
+ * partitions.
  *
  * Invariants kept here:
  *   - g->leader names a member of g, or is NULL when g has no members.
@@ -13,6 +14,8 @@
  *     just before the join completes in the same call), and a sync_waiter
  *     only while g is CompletingRebalance.
  *   - Outside PreparingRebalance join_deadline is GR_GC_NO_DEADLINE.
+ *   - Every group is in gc->groups and in exactly one bucket, the one its
+ *     id hashes to; nbuckets is a power of two.
  */
 #include "broker/group.h"
 
@@ -65,7 +68,8 @@ typedef struct {
 } offset;
 
 typedef struct group {
-    struct group *next;
+    struct group *next, **pprev; /* gc->groups; pprev points at what points here */
+    struct group *hnext;         /* the bucket's chain */
     char *id;
     gstate state;
     int32_t generation;
@@ -95,6 +99,8 @@ struct gr_gc {
     gr_gc_config cfg;
     group *groups;
     size_t ngroups;
+    group **buckets;
+    size_t nbuckets;
     bool loading;
     int64_t next_expiry; /* GR_GC_NO_DEADLINE until loaded */
 };
@@ -387,12 +393,49 @@ static int32_t rebalance_timeout(const group *g)
 
 /* ---- groups ---- */
 
+#define MIN_BUCKETS 16
+
+/* FNV-1a: group ids are short strings chosen by clients; chains stay short
+ * as long as the table grows with the groups. */
+static size_t bucket_of(const gr_gc *gc, const char *id, size_t n)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)id[i]) * 1099511628211ULL;
+    return (size_t)h & (gc->nbuckets - 1);
+}
+
 static group *find_group(gr_gc *gc, gr_str id)
 {
-    for (group *g = gc->groups; g; g = g->next)
+    if (id.len < 0)
+        return NULL;
+    for (group *g = gc->buckets[bucket_of(gc, id.ptr, (size_t)id.len)]; g; g = g->hnext)
         if (str_eq(id, g->id))
             return g;
     return NULL;
+}
+
+/* Doubles the table once there are more groups than buckets. Without the
+ * memory the table keeps its size: lookups get slower, never wrong. */
+static void maybe_grow(gr_gc *gc)
+{
+    if (gc->ngroups <= gc->nbuckets || gc->nbuckets > SIZE_MAX / 2 / sizeof(group *))
+        return;
+    group **old = gc->buckets;
+    size_t nold = gc->nbuckets;
+    group **nb = calloc(nold * 2, sizeof *nb);
+    if (!nb)
+        return;
+    gc->buckets = nb;
+    gc->nbuckets = nold * 2;
+    for (size_t i = 0; i < nold; i++)
+        for (group *g = old[i], *n; g; g = n) {
+            n = g->hnext;
+            size_t b = bucket_of(gc, g->id, strlen(g->id));
+            g->hnext = nb[b];
+            nb[b] = g;
+        }
+    free(old);
 }
 
 static void transition(group *g, gstate s, int64_t now)
@@ -412,8 +455,15 @@ static group *new_group(gr_gc *gc, gr_str id, int64_t now)
     g->state_ts = now;
     g->join_deadline = g->sync_deadline = GR_GC_NO_DEADLINE;
     g->next = gc->groups;
+    if (g->next)
+        g->next->pprev = &g->next;
+    g->pprev = &gc->groups;
     gc->groups = g;
+    size_t b = bucket_of(gc, g->id, strlen(g->id));
+    g->hnext = gc->buckets[b];
+    gc->buckets[b] = g;
     gc->ngroups++;
+    maybe_grow(gc);
     return g;
 }
 
@@ -456,13 +506,16 @@ static void free_group(group *g)
 
 static void remove_group(gr_gc *gc, group *g)
 {
-    for (group **pp = &gc->groups; *pp; pp = &(*pp)->next)
+    for (group **pp = &gc->buckets[bucket_of(gc, g->id, strlen(g->id))]; *pp; pp = &(*pp)->hnext)
         if (*pp == g) {
-            *pp = g->next;
-            gc->ngroups--;
-            free_group(g);
-            return;
+            *pp = g->hnext;
+            break;
         }
+    *g->pprev = g->next;
+    if (g->next)
+        g->next->pprev = g->pprev;
+    gc->ngroups--;
+    free_group(g);
 }
 
 /* A group created by a request that then failed leaves no trace. */
@@ -2177,8 +2230,11 @@ int64_t gr_gc_next_deadline(const gr_gc *gc)
 gr_gc *gr_gc_new(const gr_gc_config *cfg)
 {
     gr_gc *gc = calloc(1, sizeof *gc);
-    if (!gc)
+    if (!gc || !(gc->buckets = calloc(MIN_BUCKETS, sizeof *gc->buckets))) {
+        free(gc);
         return NULL;
+    }
+    gc->nbuckets = MIN_BUCKETS;
     gc->cfg = *cfg;
     gc->next_expiry = GR_GC_NO_DEADLINE;
     return gc;
@@ -2198,6 +2254,7 @@ void gr_gc_free(gr_gc *gc, int16_t err, gr_gc_out *o)
         }
         free_group(g);
     }
+    free(gc->buckets);
     free(gc);
 }
 

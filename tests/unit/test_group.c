@@ -5,6 +5,7 @@
  * and applied, then the replies are delivered (marked).
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1356,6 +1357,44 @@ START_TEST(new_member_join_timeout)
 }
 END_TEST
 
+/* Thousands of groups in one partition: each found by its id while the
+ * table grows, each gone once deleted, and the others untouched. */
+START_TEST(many_groups)
+{
+    enum { N = 5000 };
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "group-%d", i);
+        C c = {"t", i % 7, 1000 + i, NULL};
+        commit(name, "", -1, NULL, &c, 1, 8);
+    }
+    ck_assert_uint_eq(gr_gc_group_count(h.gc), N);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "group-%d", i);
+        ck_assert_int_eq(fetched(name, "t", i % 7, NULL), 1000 + i);
+    }
+    for (int i = 0; i < N; i += 2) {
+        snprintf(name, sizeof name, "group-%d", i);
+        gr_gc_out out;
+        gr_gc_out_init(&out);
+        ck_assert_int_eq(gr_gc_delete_group(h.gc, S(name), h.now, &out), GR_NONE);
+        settle(&out);
+    }
+    ck_assert_uint_eq(gr_gc_group_count(h.gc), N / 2);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "group-%d", i);
+        ck_assert_int_eq(fetched(name, "t", i % 7, NULL), i % 2 ? 1000 + i : -1);
+        ck_assert_str_eq(state(name), i % 2 ? "Empty" : "Dead");
+    }
+    gr_list_groups_request lr;
+    gr_list_groups_request_init(&lr);
+    gr_list_groups_response_listed_group *listed = NULL;
+    int32_t count = 0, cap = 0;
+    ck_assert(gr_gc_list(h.gc, &lr, &h.arena, &listed, &count, &cap));
+    ck_assert_int_eq(count, N / 2);
+}
+END_TEST
+
 /* The answers of a failed append of __consumer_offsets, as Kafka's group
  * coordinator gives them: too large is the committer's fault for offsets
  * (INVALID_COMMIT_OFFSET_SIZE) and the server's for a group's metadata. */
@@ -1421,6 +1460,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, append_errors_mapped_as_kafka);
     tcase_add_test(tc, failed_assignment_store_rebalances);
     tcase_add_test(tc, new_member_join_timeout);
+    tcase_add_test(tc, many_groups);
     suite_add_tcase(s, tc);
     return s;
 }
