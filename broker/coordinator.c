@@ -39,8 +39,17 @@ struct gr_coord_slot {
     gr_partition *p; /* a reference while gc is set */
     int32_t epoch;   /* the leader epoch gc was loaded at */
     uint64_t token;
-    struct event *timer;
+    struct event *timer; /* the groups' timers; while a load failed, its retry */
+    bool load_failed;    /* the timer retries the load */
+    int32_t load_backoff_ms;
 };
+
+/* A failed load is retried after a backoff doubling from the least to the
+ * most: a transient read error must not leave the partition's groups
+ * answering COORDINATOR_LOAD_IN_PROGRESS until its leadership changes,
+ * and a lasting one must not spin. */
+#define LOAD_BACKOFF_MIN_MS 100
+#define LOAD_BACKOFF_MAX_MS 10000
 
 struct gr_coordinator {
     gr_broker *b;
@@ -169,7 +178,7 @@ int gr_coordinator_malformed(gr_request *req, const char *api, int rc)
 
 static void arm(gr_coord_slot *s)
 {
-    if (!s->gc || !s->timer)
+    if (!s->gc || !s->timer || s->load_failed) /* the timer waits to retry the load */
         return;
     int64_t d = gr_gc_next_deadline(s->gc);
     if (d == GR_GC_NO_DEADLINE) {
@@ -318,6 +327,9 @@ void gr_coordinator_each(gr_coordinator *c, void (*fn)(void *ctx, gr_gc *gc), vo
     }
 }
 
+static void start_load(gr_coord_slot *s);
+static void retry_load_later(gr_coord_slot *s, const char *why);
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -327,6 +339,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     gr_gc_out_init(&out);
     pthread_mutex_lock(&s->mu);
     if (!s->gc) {
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    if (s->load_failed) {
+        s->load_failed = false;
+        start_load(s);
         pthread_mutex_unlock(&s->mu);
         return;
     }
@@ -365,7 +383,8 @@ static void *load_main(void *arg)
     gr_gc_out out;
     gr_gc_out_init(&out);
     pthread_mutex_lock(&s->mu);
-    if (s->token == j->token && s->gc && gc && rc == 0) {
+    bool current = s->token == j->token && s->gc;
+    if (current && gc && rc == 0) {
         gr_gc_free(s->gc, GR_NOT_COORDINATOR, &out); /* the placeholder: nobody waits on it */
         s->gc = gc;
         gr_gc_load_done(gc, gr_coordinator_now_ms());
@@ -373,9 +392,8 @@ static void *load_main(void *arg)
                 gr_gc_group_count(gc), (long long)(gr_coordinator_now_ms() - t0));
         arm(s);
         gc = NULL;
-    } else if (s->token == j->token && rc != 0) {
-        GR_ERROR(SUB, "__consumer_offsets-%d: cannot load its groups (%d): not coordinating them",
-                 s->index, rc);
+    } else if (current) {
+        retry_load_later(s, gc ? gr_log_err_str(rc) : "out of memory");
     }
     pthread_mutex_unlock(&s->mu);
     deliver(out.replies, NULL);
@@ -401,38 +419,42 @@ static void drop_locked(gr_coord_slot *s, gr_gc_out *out)
     gr_gc_free(s->gc, GR_NOT_COORDINATOR, out);
     s->gc = NULL;
     s->token++;
+    s->load_failed = false;
     if (s->timer)
         evtimer_del(s->timer);
     gr_partition_unref(s->p);
     s->p = NULL;
 }
 
-/* Main loop, slot locked: become the coordinator, loading in the background. */
-static void gain_locked(gr_coord_slot *s, gr_partition *p, int32_t epoch)
+/* Slot locked: the load of the slot's partition failed; the timer starts
+ * another after the backoff. */
+static void retry_load_later(gr_coord_slot *s, const char *why)
+{
+    int32_t delay = s->load_backoff_ms;
+    GR_ERROR(SUB, "__consumer_offsets-%d: cannot load its groups (%s): retrying in %d ms",
+             s->index, why, delay);
+    s->load_backoff_ms = delay < LOAD_BACKOFF_MAX_MS / 2 ? delay * 2 : LOAD_BACKOFF_MAX_MS;
+    s->load_failed = true;
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+    if (!s->timer || evtimer_add(s->timer, &tv) != 0)
+        GR_ERROR(SUB, "__consumer_offsets-%d: cannot arm the load retry: its groups stay "
+                 "unavailable until its leadership changes", s->index);
+}
+
+/* Slot locked, s->gc the loading placeholder: loads the partition's groups
+ * in the background under a new token (a result for an older one is
+ * thrown away). */
+static void start_load(gr_coord_slot *s)
 {
     gr_coordinator *c = s->c;
-    gr_gc *placeholder = gr_gc_new(&c->cfg);
     load_job *j = malloc(sizeof *j);
-    if (!placeholder || !j) {
-        GR_ERROR(SUB, "__consumer_offsets-%d: out of memory becoming its coordinator", s->index);
-        free(j);
-        if (placeholder) {
-            gr_gc_out out;
-            gr_gc_out_init(&out);
-            gr_gc_free(placeholder, GR_NOT_COORDINATOR, &out);
-            gr_gc_out_free(&out);
-        }
-        gr_partition_unref(p);
+    if (!j) {
+        retry_load_later(s, "out of memory");
         return;
     }
-    gr_gc_set_loading(placeholder, true);
-    s->gc = placeholder;
-    s->p = p;
-    s->epoch = epoch;
     s->token++;
-    atomic_fetch_add(&p->refs, 1);
-    *j = (load_job){s, s->token, p};
-    GR_INFO(SUB, "__consumer_offsets-%d: coordinator at leader epoch %d, loading", s->index, epoch);
+    atomic_fetch_add(&s->p->refs, 1);
+    *j = (load_job){s, s->token, s->p};
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -440,15 +462,30 @@ static void gain_locked(gr_coord_slot *s, gr_partition *p, int32_t epoch)
     atomic_fetch_add(&c->loads, 1);
     if (pthread_create(&t, &attr, load_main, j) != 0) {
         atomic_fetch_sub(&c->loads, 1);
-        GR_ERROR(SUB, "__consumer_offsets-%d: cannot start its load", s->index);
-        gr_partition_unref(p);
+        gr_partition_unref(s->p);
         free(j);
-        gr_gc_out out;
-        gr_gc_out_init(&out);
-        drop_locked(s, &out);
-        gr_gc_out_free(&out);
+        retry_load_later(s, "no thread");
     }
     pthread_attr_destroy(&attr);
+}
+
+/* Main loop, slot locked: become the coordinator, loading in the background. */
+static void gain_locked(gr_coord_slot *s, gr_partition *p, int32_t epoch)
+{
+    gr_gc *placeholder = gr_gc_new(&s->c->cfg);
+    if (!placeholder) {
+        GR_ERROR(SUB, "__consumer_offsets-%d: out of memory becoming its coordinator", s->index);
+        gr_partition_unref(p);
+        return;
+    }
+    gr_gc_set_loading(placeholder, true);
+    s->gc = placeholder;
+    s->p = p;
+    s->epoch = epoch;
+    s->load_failed = false;
+    s->load_backoff_ms = LOAD_BACKOFF_MIN_MS;
+    GR_INFO(SUB, "__consumer_offsets-%d: coordinator at leader epoch %d, loading", s->index, epoch);
+    start_load(s);
 }
 
 static bool create_slots(gr_coordinator *c, int32_t n)

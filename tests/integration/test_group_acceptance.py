@@ -7,6 +7,8 @@ codes without disturbing the group's other members.
 """
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -504,3 +506,92 @@ def test_commit_too_large_for_the_log(cluster):
     finally:
         cons.close()
     assert {tp.partition: tp.offset for tp in got} == {0: 5, 1: 6}
+
+
+
+ERR_COORDINATOR_LOAD_IN_PROGRESS = 14
+
+# Makes pread(2) of __consumer_offsets fail with EIO while a flag file
+# exists, for reads larger than a batch header: the coordinator's load
+# reads several batches at once, opening a log reads headers only.
+FAILING_READS_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failing(int fd, size_t n)
+{
+    const char *flag = getenv("GR_TEST_FAIL_READS");
+    if (!flag || n < 256 || access(flag, F_OK) != 0)
+        return 0;
+    char p[64], t[4096];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    ssize_t k = readlink(p, t, sizeof t - 1);
+    if (k <= 0)
+        return 0;
+    t[k] = 0;
+    return strstr(t, "/__consumer_offsets-") != NULL;
+}
+
+#define WRAP(name)                                                        \
+    ssize_t name(int fd, void *buf, size_t n, off_t off)                  \
+    {                                                                     \
+        static ssize_t (*real)(int, void *, size_t, off_t);               \
+        if (!real)                                                        \
+            real = (ssize_t(*)(int, void *, size_t, off_t))dlsym(RTLD_NEXT, #name); \
+        if (failing(fd, n)) {                                             \
+            errno = EIO;                                                  \
+            return -1;                                                    \
+        }                                                                 \
+        return real(fd, buf, n, off);                                     \
+    }
+WRAP(pread)
+WRAP(pread64)
+"""
+
+
+def test_failed_group_load_is_retried(cluster, tmp_path):
+    """A read error while the coordinator loads __consumer_offsets is
+    retried with a backoff: once the log reads again the groups are
+    served, without any change of leadership."""
+    cc = shutil.which("cc")
+    if not cc:
+        pytest.skip("no C compiler to build the failing-reads shim")
+    shim = tmp_path / "failing_reads.so"
+    (tmp_path / "failing_reads.c").write_text(FAILING_READS_C)
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(shim), str(tmp_path / "failing_reads.c"),
+                    "-ldl"], check=True)
+    cluster.start(controllers=1, brokers=1,
+                  broker_config=dict(BROKER_CONFIG, **{"offsets.topic.num.partitions": 1}))
+    broker = cluster.brokers[0]
+    create(cluster, "load-retry", 1)
+    group = "load-retry-group"
+    with coordinator_conn(cluster, group) as conn:
+        eventually(lambda: commit(conn, group, -1, "", "load-retry", 0, 40) == ERR_NONE,
+                   what="a first commit")
+        for offset in (41, 42):
+            assert commit(conn, group, -1, "", "load-retry", 0, offset) == ERR_NONE
+    broker.stop()
+    flag = tmp_path / "fail-reads"
+    flag.touch()
+    broker.env["LD_PRELOAD"] = str(shim)
+    broker.env["GR_TEST_FAIL_READS"] = str(flag)
+    # A sanitizer build must not insist on coming first in the library list.
+    broker.env["ASAN_OPTIONS"] = ":".join(
+        x for x in (os.environ.get("ASAN_OPTIONS"), "verify_asan_link_order=0") if x)
+    broker.start()
+    eventually(lambda: "retrying in" in broker.log_text(), what="a failed load")
+    with coordinator_conn(cluster, group) as conn:
+        assert commit(conn, group, -1, "", "load-retry", 0, 1) == ERR_COORDINATOR_LOAD_IN_PROGRESS
+    flag.unlink()  # the log reads again
+    cons = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group})
+    try:
+        got = cons.committed([TopicPartition("load-retry", 0)], timeout=30)
+    finally:
+        cons.close()
+    assert got[0].offset == 42
+    assert "__consumer_offsets-0: loaded 1 groups" in broker.log_text()
