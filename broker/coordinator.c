@@ -57,15 +57,21 @@ struct gr_coordinator {
     gr_gc_config cfg;
     _Atomic(gr_coord_slot *) slots; /* published once, with nslots */
     atomic_int nslots;
-    atomic_int loads; /* background loads running */
+    atomic_int loads;   /* background loads running */
+    atomic_int waiting; /* JoinGroup/SyncGroup answers not yet completed */
     bool stopped;
 };
+
+/* How long shutdown waits for the answers it handed to the network
+ * threads to complete there. */
+#define STOP_WAIT_MS 5000
 
 /* What a JoinGroup or SyncGroup waits with: where to answer. */
 typedef struct {
     gr_gc_reply reply;
     gr_request *req;
     struct event_base *base;
+    gr_coordinator *c; /* counts it in waiting; NULL without a coordinator */
 } waiter;
 
 int64_t gr_coordinator_now_ms(void)
@@ -96,8 +102,11 @@ static void complete_reply(gr_gc_reply *r)
     gr_request *req = w->req;
     int rc = r->is_sync ? gr_sync_group_response_encode(&r->sync, r->version, &req->out)
                         : gr_join_group_response_encode(&r->join, r->version, &req->out);
+    gr_coordinator *c = w->c;
     gr_gc_reply_release(r);
-    gr_request_complete(req, rc == GR_OK ? GR_HANDLED : GR_CLOSE);
+    gr_request_complete(req, rc == GR_OK ? GR_HANDLED : GR_CLOSE); /* frees w */
+    if (c)
+        atomic_fetch_sub(&c->waiting, 1);
 }
 
 static void complete_cb(evutil_socket_t fd, short what, void *arg)
@@ -118,6 +127,8 @@ static void deliver(gr_gc_reply *list, gr_request *self)
         } else if (!w->base || event_base_once(w->base, -1, EV_TIMEOUT, complete_cb, r, &now) != 0) {
             /* Cannot reach its thread: the client times out and retries. */
             GR_ERROR(SUB, "cannot hand a group answer to %s's thread", w->req->peer);
+            if (w->c)
+                atomic_fetch_sub(&w->c->waiting, 1); /* nothing to wait for at shutdown */
         }
     }
 }
@@ -129,6 +140,9 @@ gr_gc_reply *gr_coordinator_waiter(gr_request *req, bool is_sync)
         return NULL;
     w->req = req;
     w->base = gr_request_base(req);
+    w->c = ((gr_broker *)req->ctx)->coordinator;
+    if (w->c)
+        atomic_fetch_add(&w->c->waiting, 1);
     gr_gc_reply_init(&w->reply, is_sync, req->api_version, w);
     return &w->reply;
 }
@@ -597,6 +611,13 @@ void gr_coordinator_stop(gr_coordinator *c)
         deliver(out.replies, NULL);
         gr_gc_out_free(&out);
     }
+    /* The answers just handed out complete on their connections' threads,
+     * which must still be running when they do: a request left pending
+     * when they stop would never be answered nor freed. */
+    for (int w = 0; w < STOP_WAIT_MS && atomic_load(&c->waiting) > 0; w++)
+        usleep(1000);
+    if (atomic_load(&c->waiting) > 0)
+        GR_WARN(SUB, "%d group answers still pending at shutdown", atomic_load(&c->waiting));
 }
 
 void gr_coordinator_free(gr_coordinator *c)

@@ -595,3 +595,49 @@ def test_failed_group_load_is_retried(cluster, tmp_path):
         cons.close()
     assert got[0].offset == 42
     assert "__consumer_offsets-0: loaded 1 groups" in broker.log_text()
+
+
+ERR_NOT_COORDINATOR = 16
+
+
+def test_joins_pending_at_shutdown(cluster):
+    """JoinGroups still waiting for their rebalance when the broker is told
+    to stop are answered NOT_COORDINATOR (or their connections closed) and
+    nothing of them is left behind: with the sanitizer build, the broker's
+    log holds no leak report."""
+    cluster.start(controllers=1, brokers=1,
+                  broker_config=dict(BROKER_CONFIG,
+                                     **{"group.initial.rebalance.delay.ms": 600000}))
+    broker = cluster.brokers[0]
+    group = "shutdown-group"
+    conns = [coordinator_conn(cluster, group) for _ in range(8)]
+    try:
+        first = conns[0]
+        ids = []
+        for conn in conns[1:]:  # on the network threads in turn
+            j = eventually(lambda: (lambda x: x if x["error_code"] not in RETRIABLE_COORDINATOR
+                                    else None)(join(first, group)), what="a coordinator")
+            assert j["error_code"] == ERR_MEMBER_ID_REQUIRED
+            w = Writer().string(group).int32(10000).int32(10000).string(j["member_id"])
+            w.nullable_string(None).string("consumer").int32(1).string("range").int32(2)
+            conn.send(group_request(API_JOIN_GROUP, 5, w.raw(b"\0\0").bytes(), 7))
+            ids.append(j["member_id"])
+        # Its members exist and wait: the rebalance is in progress.
+        for member in ids:
+            eventually(lambda: heartbeat(first, group, 0, member) == ERR_REBALANCE_IN_PROGRESS,
+                       what="the joins waiting on the initial delay")
+        assert broker.stop() == 0
+        for conn in conns[1:]:
+            try:
+                r = Reader(conn.recv_frame(timeout=10))
+                assert r.int32() == 7
+                r.int32()
+                assert r.int16() == ERR_NOT_COORDINATOR
+            except EOFError:
+                pass  # closed before the answer went out: the client retries elsewhere
+    finally:
+        for conn in conns:
+            conn.close()
+    log = broker.log_text()
+    assert "LeakSanitizer" not in log and "AddressSanitizer" not in log, broker.log_tail(80)
+    assert "group answers still pending" not in log
