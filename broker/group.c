@@ -370,11 +370,24 @@ static void unlink_member(member **list, member *m)
         }
 }
 
-/* Kafka's isStaticMemberFenced: the instance id belongs to another member. */
-static bool fenced(group *g, gr_str instance, gr_str member_id)
+/* Kafka's validateMember: with an instance id, the static member holding
+ * it must be this member id (none: UNKNOWN_MEMBER_ID, another:
+ * FENCED_INSTANCE_ID); without one, the member id must be a member. Sets
+ * *out to the member on success. */
+static int16_t validate_member(group *g, gr_str member_id, gr_str instance, member **out)
 {
-    member *s = find_static(g, instance);
-    return s && !str_eq(member_id, s->id);
+    member *m;
+    if (instance.len >= 0) {
+        if (!(m = find_static(g, instance)))
+            return GR_UNKNOWN_MEMBER_ID;
+        if (!str_eq(member_id, m->id))
+            return GR_FENCED_INSTANCE_ID;
+    } else if (!(m = find_member(g, member_id))) {
+        return GR_UNKNOWN_MEMBER_ID;
+    }
+    if (out)
+        *out = m;
+    return GR_NONE;
 }
 
 static bool is_leader(const group *g, const member *m)
@@ -1302,13 +1315,10 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
                                  o);
         return;
     }
-    if (fenced(g, req->group_instance_id, req->member_id)) {
-        join_error_s(o, r, GR_FENCED_INSTANCE_ID, req->member_id);
-        return;
-    }
-    member *m = find_member(g, req->member_id);
-    if (!m) {
-        join_error_s(o, r, GR_UNKNOWN_MEMBER_ID, req->member_id);
+    member *m = NULL;
+    err = validate_member(g, req->member_id, req->group_instance_id, &m);
+    if (err != GR_NONE) {
+        join_error_s(o, r, err, req->member_id);
         return;
     }
     switch (g->state) {
@@ -1363,10 +1373,8 @@ void gr_gc_sync(gr_gc *gc, const gr_sync_group_request *req, gr_gc_reply *r, int
         err = GR_UNKNOWN_MEMBER_ID;
     else if (g->state == ST_DEAD)
         err = GR_COORDINATOR_NOT_AVAILABLE;
-    else if (fenced(g, req->group_instance_id, req->member_id))
-        err = GR_FENCED_INSTANCE_ID;
-    else if (!(m = find_member(g, req->member_id)))
-        err = GR_UNKNOWN_MEMBER_ID;
+    else if ((err = validate_member(g, req->member_id, req->group_instance_id, &m)) != GR_NONE)
+        ;
     else if (req->generation_id != g->generation)
         err = GR_ILLEGAL_GENERATION;
     else if ((req->protocol_type.len >= 0 && !str_eq(req->protocol_type, g->protocol_type)) ||
@@ -1437,11 +1445,10 @@ int16_t gr_gc_heartbeat(gr_gc *gc, const gr_heartbeat_request *req, int64_t now,
         return GR_UNKNOWN_MEMBER_ID;
     if (g->state == ST_DEAD)
         return GR_COORDINATOR_NOT_AVAILABLE;
-    if (fenced(g, req->group_instance_id, req->member_id))
-        return GR_FENCED_INSTANCE_ID;
-    member *m = find_member(g, req->member_id);
-    if (!m)
-        return GR_UNKNOWN_MEMBER_ID;
+    member *m = NULL;
+    int16_t err = validate_member(g, req->member_id, req->group_instance_id, &m);
+    if (err != GR_NONE)
+        return err;
     if (req->generation_id != g->generation)
         return GR_ILLEGAL_GENERATION;
     switch (g->state) {
@@ -1461,23 +1468,22 @@ int16_t gr_gc_heartbeat(gr_gc *gc, const gr_heartbeat_request *req, int64_t now,
 static int16_t leave_one(gr_gc *gc, group *g, gr_str member_id, gr_str instance, int64_t now,
                          gr_gc_out *o)
 {
-    member *m;
-    if (str_empty(member_id) && instance.len >= 0) {
-        if (!(m = find_static(g, instance)))
-            return GR_UNKNOWN_MEMBER_ID;
-        remove_member(gc, g, m, now, o);
-        return GR_NONE;
-    }
-    if (fenced(g, instance, member_id))
-        return GR_FENCED_INSTANCE_ID;
-    member *p = find_pending(g, member_id);
-    if (p) {
+    member *m = NULL;
+    member *p = instance.len < 0 ? find_pending(g, member_id) : NULL;
+    if (p) { /* a pending member is never a static one */
         remove_pending(g, p);
         maybe_complete_join(gc, g, now, o);
         return GR_NONE;
     }
-    if (!(m = find_member(g, member_id)))
-        return GR_UNKNOWN_MEMBER_ID;
+    if (str_empty(member_id) && instance.len >= 0) {
+        /* A static member may leave by its instance id alone (KIP-345). */
+        if (!(m = find_static(g, instance)))
+            return GR_UNKNOWN_MEMBER_ID;
+    } else {
+        int16_t err = validate_member(g, member_id, instance, &m);
+        if (err != GR_NONE)
+            return err;
+    }
     remove_member(gc, g, m, now, o);
     return GR_NONE;
 }
@@ -1538,15 +1544,9 @@ static int16_t validate_commit(group *g, gr_str member_id, gr_str instance, int3
     if (generation < 0 && g->state == ST_EMPTY)
         return GR_NONE; /* an admin client, or a consumer outside group management */
     if (generation >= 0 || !str_empty(member_id) || instance.len >= 0) {
-        if (instance.len >= 0) {
-            member *s = find_static(g, instance);
-            if (!s)
-                return GR_UNKNOWN_MEMBER_ID;
-            if (!str_eq(member_id, s->id))
-                return GR_FENCED_INSTANCE_ID;
-        } else if (!find_member(g, member_id)) {
-            return GR_UNKNOWN_MEMBER_ID;
-        }
+        int16_t err = validate_member(g, member_id, instance, NULL);
+        if (err != GR_NONE)
+            return err;
         if (generation != g->generation)
             return GR_ILLEGAL_GENERATION;
     } else if (g->state != ST_EMPTY) {

@@ -1395,6 +1395,32 @@ START_TEST(many_groups)
 }
 END_TEST
 
+/* Kafka's validateMember: a request naming an instance id that no static
+ * member holds is UNKNOWN_MEMBER_ID, even from a real dynamic member id,
+ * for JoinGroup, SyncGroup, Heartbeat, OffsetCommit and LeaveGroup alike;
+ * the member itself is untouched. */
+START_TEST(unknown_instance_id_is_unknown_member)
+{
+    const char *a = stable_one("g");
+    gr_gc_reply *j = join_full("g", a, "no-such-instance", "consumer", RANGE, 1, 5, 10000, 20000);
+    ck_assert(done(j));
+    ck_assert_int_eq(j->join.error_code, GR_UNKNOWN_MEMBER_ID);
+    gr_gc_reply *sy = sync_full("g", a, 1, "no-such-instance", NULL, NULL, 0, 3, NULL);
+    ck_assert(done(sy));
+    ck_assert_int_eq(sy->sync.error_code, GR_UNKNOWN_MEMBER_ID);
+    ck_assert_int_eq(hb_full("g", a, 1, "no-such-instance"), GR_UNKNOWN_MEMBER_ID);
+    C c = {"t", 0, 5, NULL};
+    gr_offset_commit_response cr = commit("g", a, 1, "no-such-instance", &c, 1, 8);
+    ck_assert_int_eq(cr.topics[0].partitions[0].error_code, GR_UNKNOWN_MEMBER_ID);
+    const char *m[] = {a};
+    const char *inst[] = {"no-such-instance"};
+    gr_leave_group_response l = leave("g", m, inst, 1, 3);
+    ck_assert_int_eq(l.members[0].error_code, GR_UNKNOWN_MEMBER_ID);
+    ck_assert_str_eq(state("g"), "Stable");
+    ck_assert_int_eq(hb("g", a, 1), GR_NONE);
+}
+END_TEST
+
 /* The answers of a failed append of __consumer_offsets, as Kafka's group
  * coordinator gives them: too large is the committer's fault for offsets
  * (INVALID_COMMIT_OFFSET_SIZE) and the server's for a group's metadata. */
@@ -1461,6 +1487,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, failed_assignment_store_rebalances);
     tcase_add_test(tc, new_member_join_timeout);
     tcase_add_test(tc, many_groups);
+    tcase_add_test(tc, unknown_instance_id_is_unknown_member);
     suite_add_tcase(s, tc);
     return s;
 }
