@@ -918,9 +918,10 @@ static void maybe_prepare_rebalance(gr_gc *gc, group *g, int64_t now, gr_gc_out 
         prepare_rebalance(gc, g, now, o);
 }
 
-/* Removes m (a full member) and lets the group react, as Kafka's
- * removeMemberAndUpdateGroup. */
-static void remove_member(gr_gc *gc, group *g, member *m, int64_t now, gr_gc_out *o)
+/* Takes m (a full member) out of g, answering what it waits on with
+ * UNKNOWN_MEMBER_ID and handing the leadership to the first member left
+ * (Kafka's ClassicGroup.remove); the group does not react. */
+static void detach_member(group *g, member *m, gr_gc_out *o)
 {
     if (m->join_waiter)
         join_error(o, m->join_waiter, GR_UNKNOWN_MEMBER_ID, "");
@@ -935,6 +936,13 @@ static void remove_member(gr_gc *gc, group *g, member *m, int64_t now, gr_gc_out
             GR_ERROR("group", "group %s: out of memory electing a leader", g->id);
     }
     free_member(m);
+}
+
+/* Removes m (a full member) and lets the group react, as Kafka's
+ * removeMemberAndUpdateGroup. */
+static void remove_member(gr_gc *gc, group *g, member *m, int64_t now, gr_gc_out *o)
+{
+    detach_member(g, m, o);
     switch (g->state) {
     case ST_STABLE:
     case ST_COMPLETING:
@@ -980,17 +988,8 @@ static void complete_join(gr_gc *gc, group *g, int64_t now, gr_gc_out *o)
      * stay until their session expires, as in Kafka. */
     for (member *m = g->members, *n; m; m = n) {
         n = m->next;
-        if (!m->join_waiter && !m->instance_id) {
-            unlink_member(&g->members, m);
-            g->nmembers--;
-            if (m->sync_waiter)
-                sync_reply(o, m->sync_waiter, GR_UNKNOWN_MEMBER_ID, NULL, NULL);
-            if (is_leader(g, m)) {
-                free(g->leader);
-                g->leader = NULL;
-            }
-            free_member(m);
-        }
+        if (!m->join_waiter && !m->instance_id)
+            detach_member(g, m, o);
     }
     if (g->nmembers > 0 && !elect_joined_leader(g)) {
         /* Nobody rejoined: wait another rebalance timeout for the session
@@ -2169,19 +2168,21 @@ void gr_gc_tick(gr_gc *gc, int64_t now, gr_gc_out *o)
         if (g->state == ST_PREPARING && g->join_deadline <= now)
             on_join_deadline(gc, g, now, o);
         if (g->sync_deadline <= now) {
-            /* Members that never sent SyncGroup for this generation are gone. */
+            /* Members that never sent SyncGroup for this generation are
+             * gone, all of them, then the group rebalances once (Kafka's
+             * expirePendingSync). */
             g->sync_deadline = GR_GC_NO_DEADLINE;
-            bool removed = true;
-            while (removed) {
-                removed = false;
-                for (member *m = g->members; m; m = m->next)
-                    if (m->pending_sync) {
-                        GR_INFO("group", "group %s: member %s did not sync in time", g->id, m->id);
-                        remove_member(gc, g, m, now, o);
-                        removed = true;
-                        break;
-                    }
+            bool removed = false;
+            for (member *m = g->members, *n; m; m = n) {
+                n = m->next;
+                if (m->pending_sync && (g->state == ST_COMPLETING || g->state == ST_STABLE)) {
+                    GR_INFO("group", "group %s: member %s did not sync in time", g->id, m->id);
+                    detach_member(g, m, o);
+                    removed = true;
+                }
             }
+            if (removed)
+                prepare_rebalance(gc, g, now, o);
         }
         bool removed = true;
         while (removed) {

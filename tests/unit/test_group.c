@@ -1421,6 +1421,44 @@ START_TEST(unknown_instance_id_is_unknown_member)
 }
 END_TEST
 
+/* In CompletingRebalance every member that has not sent SyncGroup by the
+ * deadline is removed, not just the first (whose removal starts a
+ * rebalance that would otherwise forgive the others); the one that synced
+ * stays and is told to rejoin. */
+START_TEST(sync_timeout_removes_every_unsynced_member)
+{
+    gr_gc_reply *ja = join("g", "");
+    gr_gc_reply *jb = join("g", "");
+    gr_gc_reply *jc = join("g", "");
+    tick_to(h.now + 6000);
+    ck_assert(done(ja) && done(jb) && done(jc));
+    const char *a = id_of(ja), *b = id_of(jb), *c = id_of(jc);
+    ck_assert_str_eq(state("g"), "CompletingRebalance");
+    gr_gc_reply *sc = sync_("g", c, 1); /* the leader A and B never sync */
+    ck_assert(!done(sc));
+    for (int i = 0; i < 6; i++) {
+        tick_to(h.now + 3000);
+        ck_assert_int_eq(hb("g", a, 1), GR_NONE);
+        ck_assert_int_eq(hb("g", b, 1), GR_NONE);
+        ck_assert_int_eq(hb("g", c, 1), GR_NONE);
+    }
+    tick_to(h.now + 2000);
+    ck_assert(done(sc));
+    ck_assert_int_eq(sc->sync.error_code, GR_REBALANCE_IN_PROGRESS);
+    ck_assert_str_eq(state("g"), "PreparingRebalance");
+    ck_assert_int_eq(hb("g", a, 1), GR_UNKNOWN_MEMBER_ID);
+    ck_assert_int_eq(hb("g", b, 1), GR_UNKNOWN_MEMBER_ID);
+    gr_describe_groups_response_described_group d;
+    gr_gc_describe(h.gc, S("g"), &h.arena, &d);
+    ck_assert_int_eq(d.members_count, 1);
+    /* C rejoins alone and leads the next generation. */
+    gr_gc_reply *jc2 = join("g", c);
+    ck_assert(done(jc2));
+    ck_assert_int_eq(jc2->join.generation_id, 2);
+    ck_assert_int_eq(jc2->join.members_count, 1);
+}
+END_TEST
+
 /* The answers of a failed append of __consumer_offsets, as Kafka's group
  * coordinator gives them: too large is the committer's fault for offsets
  * (INVALID_COMMIT_OFFSET_SIZE) and the server's for a group's metadata. */
@@ -1488,6 +1526,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, new_member_join_timeout);
     tcase_add_test(tc, many_groups);
     tcase_add_test(tc, unknown_instance_id_is_unknown_member);
+    tcase_add_test(tc, sync_timeout_removes_every_unsynced_member);
     suite_add_tcase(s, tc);
     return s;
 }
