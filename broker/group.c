@@ -119,6 +119,15 @@ static bool str_empty(gr_str s)
     return s.len <= 0;
 }
 
+/* A group id the state here can hold: not empty (Kafka's
+ * INVALID_GROUP_ID) and without a NUL byte, since groups are kept and
+ * written back under their id as a C string; one with a NUL would be a
+ * new group at every request that no tombstone could ever remove. */
+static bool valid_group_id(gr_str s)
+{
+    return s.len > 0 && !memchr(s.ptr, 0, (size_t)s.len);
+}
+
 /* A heap copy of s; *out NULL for a null s. false on allocation failure. */
 static bool dup_str(gr_str s, char **out)
 {
@@ -1227,7 +1236,7 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
         join_error_s(o, r, GR_COORDINATOR_LOAD_IN_PROGRESS, req->member_id);
         return;
     }
-    if (str_empty(req->group_id)) {
+    if (!valid_group_id(req->group_id)) {
         join_error_s(o, r, GR_INVALID_GROUP_ID, req->member_id);
         return;
     }
@@ -1361,7 +1370,7 @@ void gr_gc_sync(gr_gc *gc, const gr_sync_group_request *req, gr_gc_reply *r, int
         sync_reply(o, r, GR_COORDINATOR_LOAD_IN_PROGRESS, NULL, NULL);
         return;
     }
-    if (str_empty(req->group_id)) {
+    if (!valid_group_id(req->group_id)) {
         sync_reply(o, r, GR_INVALID_GROUP_ID, NULL, NULL);
         return;
     }
@@ -1437,7 +1446,7 @@ int16_t gr_gc_heartbeat(gr_gc *gc, const gr_heartbeat_request *req, int64_t now,
     (void)o;
     if (gc->loading)
         return GR_COORDINATOR_LOAD_IN_PROGRESS;
-    if (str_empty(req->group_id))
+    if (!valid_group_id(req->group_id))
         return GR_INVALID_GROUP_ID;
     group *g = find_group(gc, req->group_id);
     if (!g)
@@ -1501,7 +1510,7 @@ void gr_gc_leave(gr_gc *gc, const gr_leave_group_request *req, int16_t version, 
         resp->error_code = GR_COORDINATOR_LOAD_IN_PROGRESS;
         return;
     }
-    if (str_empty(req->group_id)) {
+    if (!valid_group_id(req->group_id)) {
         resp->error_code = GR_INVALID_GROUP_ID;
         return;
     }
@@ -1596,7 +1605,7 @@ void gr_gc_commit(gr_gc *gc, const gr_offset_commit_request *req, int16_t versio
     group *g = NULL;
     if (gc->loading) {
         err = GR_COORDINATOR_LOAD_IN_PROGRESS;
-    } else if (str_empty(req->group_id)) {
+    } else if (!valid_group_id(req->group_id)) {
         err = GR_INVALID_GROUP_ID;
     } else if (!(g = find_group(gc, req->group_id))) {
         if (req->generation_id_or_member_epoch < 0) {
@@ -1703,6 +1712,8 @@ static bool apply_offset(group *g, const gr_offsets_record *rec)
 
 static bool apply_record(gr_gc *gc, const gr_offsets_record *rec, bool live)
 {
+    if (!valid_group_id(rec->group))
+        return true; /* no request could have written it: skipped */
     group *g = find_group(gc, rec->group);
     if (rec->kind == GR_OFFSETS_REC_OFFSET) {
         if (!g) {

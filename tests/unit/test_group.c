@@ -1459,6 +1459,55 @@ START_TEST(sync_timeout_removes_every_unsynced_member)
 }
 END_TEST
 
+/* A group id with a NUL byte cannot be held (nor written back) as it
+ * came: it is refused like an empty one, and no group is left behind. */
+START_TEST(group_id_with_nul_refused)
+{
+    static const char id[] = {'a', '\0', 'b'};
+    gr_str bad = {id, 3};
+    gr_join_group_request req;
+    gr_join_group_request_init(&req);
+    gr_join_group_request_protocol p = {S("range"), {(const uint8_t *)"m", 1}};
+    req.group_id = bad;
+    req.session_timeout_ms = 10000;
+    req.rebalance_timeout_ms = 10000;
+    req.member_id = S("");
+    req.protocol_type = S("consumer");
+    req.protocols = &p;
+    req.protocols_count = 1;
+    gr_gc_reply *r = new_reply(false, 3);
+    gr_gc_out out;
+    gr_gc_out_init(&out);
+    gr_gc_join(h.gc, &req, "client", "/h", r, h.now, &out);
+    settle(&out);
+    ck_assert(done(r));
+    ck_assert_int_eq(r->join.error_code, GR_INVALID_GROUP_ID);
+
+    gr_offset_commit_request c;
+    gr_offset_commit_request_init(&c);
+    gr_offset_commit_request_topic t;
+    gr_offset_commit_request_partition cp;
+    gr_offset_commit_request_partition_init(&cp);
+    cp.committed_offset = 5;
+    t.name = S("t");
+    t.partitions = &cp;
+    t.partitions_count = 1;
+    c.group_id = bad;
+    c.generation_id_or_member_epoch = -1;
+    c.member_id = S("");
+    c.group_instance_id = GR_STR_NULL;
+    c.topics = &t;
+    c.topics_count = 1;
+    gr_offset_commit_response resp;
+    gr_gc_out_init(&out);
+    gr_gc_commit(h.gc, &c, 8, h.now, &h.arena, &resp, &out);
+    ck_assert_uint_eq(out.nrecords, 0);
+    settle(&out);
+    ck_assert_int_eq(resp.topics[0].partitions[0].error_code, GR_INVALID_GROUP_ID);
+    ck_assert_uint_eq(gr_gc_group_count(h.gc), 0);
+}
+END_TEST
+
 /* The answers of a failed append of __consumer_offsets, as Kafka's group
  * coordinator gives them: too large is the committer's fault for offsets
  * (INVALID_COMMIT_OFFSET_SIZE) and the server's for a group's metadata. */
@@ -1527,6 +1576,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, many_groups);
     tcase_add_test(tc, unknown_instance_id_is_unknown_member);
     tcase_add_test(tc, sync_timeout_removes_every_unsynced_member);
+    tcase_add_test(tc, group_id_with_nul_refused);
     suite_add_tcase(s, tc);
     return s;
 }
