@@ -788,8 +788,8 @@ typedef struct {
     const char *metadata;
 } C;
 
-static gr_offset_commit_response commit(const char *group, const char *member, int32_t gen,
-                                        const char *instance, const C *c, int n, int16_t version)
+static gr_offset_commit_response commit_s(gr_str group, const char *member, int32_t gen,
+                                          const char *instance, const C *c, int n, int16_t version)
 {
     gr_offset_commit_request req;
     gr_offset_commit_request_init(&req);
@@ -804,7 +804,7 @@ static gr_offset_commit_response commit(const char *group, const char *member, i
         p[i].committed_offset = c[i].offset;
         p[i].committed_metadata = c[i].metadata ? S(c[i].metadata) : GR_STR_NULL;
     }
-    req.group_id = S(group);
+    req.group_id = group;
     req.generation_id_or_member_epoch = gen;
     req.member_id = S(member);
     req.group_instance_id = instance ? S(instance) : GR_STR_NULL;
@@ -816,6 +816,12 @@ static gr_offset_commit_response commit(const char *group, const char *member, i
     gr_gc_commit(h.gc, &req, version, h.now, &h.arena, &resp, &out);
     settle(&out);
     return resp;
+}
+
+static gr_offset_commit_response commit(const char *group, const char *member, int32_t gen,
+                                        const char *instance, const C *c, int n, int16_t version)
+{
+    return commit_s(S(group), member, gen, instance, c, n, version);
 }
 
 static int16_t commit_err(const char *group, const char *member, int32_t gen, int16_t version)
@@ -1483,26 +1489,9 @@ START_TEST(group_id_with_nul_refused)
     ck_assert(done(r));
     ck_assert_int_eq(r->join.error_code, GR_INVALID_GROUP_ID);
 
-    gr_offset_commit_request c;
-    gr_offset_commit_request_init(&c);
-    gr_offset_commit_request_topic t;
-    gr_offset_commit_request_partition cp;
-    gr_offset_commit_request_partition_init(&cp);
-    cp.committed_offset = 5;
-    t.name = S("t");
-    t.partitions = &cp;
-    t.partitions_count = 1;
-    c.group_id = bad;
-    c.generation_id_or_member_epoch = -1;
-    c.member_id = S("");
-    c.group_instance_id = GR_STR_NULL;
-    c.topics = &t;
-    c.topics_count = 1;
-    gr_offset_commit_response resp;
-    gr_gc_out_init(&out);
-    gr_gc_commit(h.gc, &c, 8, h.now, &h.arena, &resp, &out);
-    ck_assert_uint_eq(out.nrecords, 0);
-    settle(&out);
+    C c = {"t", 0, 5, NULL};
+    gr_offset_commit_response resp = commit_s(bad, "", -1, NULL, &c, 1, 8);
+    ck_assert_uint_eq(h.nrecords, 0);
     ck_assert_int_eq(resp.topics[0].partitions[0].error_code, GR_INVALID_GROUP_ID);
     ck_assert_uint_eq(gr_gc_group_count(h.gc), 0);
 }
