@@ -97,6 +97,12 @@ typedef struct group {
 
 struct gr_gc {
     gr_gc_config cfg;
+    /* At or before every deadline of the groups below: each deadline set
+     * lowers it, gr_gc_tick makes it exact again. The shell re-arms its
+     * timer after every call, and walking every group and member for the
+     * exact next deadline each time would cost each request as much as
+     * the partition has members. A timer firing early only ticks. */
+    int64_t next_due;
     group *groups;
     size_t ngroups;
     group **buckets;
@@ -196,6 +202,14 @@ static gr_bytes abytes(gr_arena *a, const uint8_t *p, int32_t len, bool *oom)
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
+}
+
+/* Sets a deadline, keeping gc->next_due at or before it. */
+static void due(gr_gc *gc, int64_t *deadline, int64_t at)
+{
+    *deadline = at;
+    if (at < gc->next_due)
+        gc->next_due = at;
 }
 
 /* ---- configuration, replies, effects ---- */
@@ -912,10 +926,10 @@ static void prepare_rebalance(gr_gc *gc, group *g, int64_t now, gr_gc_out *o)
         g->initial_delay = true;
         g->new_member_added = false;
         g->delay_remaining = rt - delay > 0 ? rt - delay : 0;
-        g->join_deadline = now + delay;
+        due(gc, &g->join_deadline, now + delay);
     } else {
         g->initial_delay = false;
-        g->join_deadline = now + rebalance_timeout(g);
+        due(gc, &g->join_deadline, now + rebalance_timeout(g));
     }
     transition(g, ST_PREPARING, now);
     maybe_complete_join(gc, g, now, o);
@@ -1004,7 +1018,7 @@ static void complete_join(gr_gc *gc, group *g, int64_t now, gr_gc_out *o)
         /* Nobody rejoined: wait another rebalance timeout for the session
          * timeouts to clear the silent members. */
         g->initial_delay = false;
-        g->join_deadline = now + rebalance_timeout(g);
+        due(gc, &g->join_deadline, now + rebalance_timeout(g));
         return;
     }
     g->join_deadline = GR_GC_NO_DEADLINE;
@@ -1034,10 +1048,10 @@ static void complete_join(gr_gc *gc, group *g, int64_t now, gr_gc_out *o)
             bool leader = is_leader(g, m);
             join_reply(o, r, GR_NONE, g, m->id, leader, false);
             m->is_new = false;
-            m->hb_deadline = now + m->session_ms;
+            due(gc, &m->hb_deadline, now + m->session_ms);
         }
     }
-    g->sync_deadline = now + rebalance_timeout(g);
+    due(gc, &g->sync_deadline, now + rebalance_timeout(g));
 }
 
 /* ---- JoinGroup ---- */
@@ -1087,7 +1101,7 @@ static void add_member_and_rebalance(gr_gc *gc, group *g, const gr_join_group_re
     g->nmembers++;
     m->join_waiter = r;
     m->is_new = true;
-    m->hb_deadline = now + gc->cfg.new_member_join_timeout_ms;
+    due(gc, &m->hb_deadline, now + gc->cfg.new_member_join_timeout_ms);
     if (g->state == ST_PREPARING && g->initial_delay)
         g->new_member_added = true;
     if (g->state == ST_PREPARING)
@@ -1125,7 +1139,7 @@ static void update_member_and_rebalance(gr_gc *gc, group *g, member *m,
         return;
     }
     if (!m->is_new) /* a new member keeps its join timeout, as in Kafka */
-        m->hb_deadline = now + m->session_ms;
+        due(gc, &m->hb_deadline, now + m->session_ms);
     if (g->state == ST_PREPARING)
         maybe_complete_join(gc, g, now, o);
     else
@@ -1162,7 +1176,7 @@ static void static_member_rejoin(gr_gc *gc, group *g, member *old, const char *n
         free(g->leader);
         g->leader = leader;
     }
-    old->hb_deadline = now + req->session_timeout_ms;
+    due(gc, &old->hb_deadline, now + req->session_timeout_ms);
     if (!update_member(g, old, req, rebalance_ms, r, o)) {
         old->join_waiter = NULL;
         join_error(o, r, GR_UNKNOWN_SERVER_ERROR, "");
@@ -1302,7 +1316,7 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
                 return;
             }
             p->session_ms = req->session_timeout_ms;
-            p->hb_deadline = now + req->session_timeout_ms;
+            due(gc, &p->hb_deadline, now + req->session_timeout_ms);
             p->next = g->pending;
             g->pending = p;
             g->npending++;
@@ -1343,7 +1357,7 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
         if (is_leader(g, m) || !member_matches(m, req)) {
             update_member_and_rebalance(gc, g, m, req, rebalance_ms, r, now, o);
         } else {
-            m->hb_deadline = now + m->session_ms;
+            due(gc, &m->hb_deadline, now + m->session_ms);
             join_reply(o, r, GR_NONE, g, m->id, false, false);
         }
         break;
@@ -1396,7 +1410,7 @@ void gr_gc_sync(gr_gc *gc, const gr_sync_group_request *req, gr_gc_reply *r, int
         sync_reply(o, r, err, NULL, NULL);
         return;
     }
-    m->hb_deadline = now + m->session_ms;
+    due(gc, &m->hb_deadline, now + m->session_ms);
     m->pending_sync = false;
     finish_sync_deadline(g);
     if (g->state == ST_STABLE) {
@@ -1463,10 +1477,10 @@ int16_t gr_gc_heartbeat(gr_gc *gc, const gr_heartbeat_request *req, int64_t now,
     case ST_EMPTY:
         return GR_UNKNOWN_MEMBER_ID;
     case ST_PREPARING:
-        m->hb_deadline = now + m->session_ms;
+        due(gc, &m->hb_deadline, now + m->session_ms);
         return GR_REBALANCE_IN_PROGRESS;
     default: /* CompletingRebalance, Stable: alive */
-        m->hb_deadline = now + m->session_ms;
+        due(gc, &m->hb_deadline, now + m->session_ms);
         return GR_NONE;
     }
 }
@@ -1622,7 +1636,7 @@ void gr_gc_commit(gr_gc *gc, const gr_offset_commit_request *req, int16_t versio
     if (err == GR_NONE && g) {
         member *m = find_member(g, req->member_id);
         if (m)
-            m->hb_deadline = now + m->session_ms;
+            due(gc, &m->hb_deadline, now + m->session_ms);
     }
     for (int32_t i = 0; i < nt; i++) {
         const gr_offset_commit_request_topic *t = &req->topics[i];
@@ -1842,8 +1856,8 @@ void gr_gc_load_done(gr_gc *gc, int64_t now)
 {
     for (group *g = gc->groups; g; g = g->next)
         for (member *m = g->members; m; m = m->next)
-            m->hb_deadline = now + m->session_ms;
-    gc->next_expiry = now + gc->cfg.retention_check_interval_ms;
+            due(gc, &m->hb_deadline, now + m->session_ms);
+    due(gc, &gc->next_expiry, now + gc->cfg.retention_check_interval_ms);
 }
 
 void gr_gc_fetch(gr_gc *gc, const gr_offset_fetch_request_group *req, bool all_topics,
@@ -2156,11 +2170,27 @@ static void on_join_deadline(gr_gc *gc, group *g, int64_t now, gr_gc_out *o)
         int32_t delay = d < g->delay_remaining ? d : g->delay_remaining;
         g->new_member_added = false;
         g->delay_remaining = g->delay_remaining - d > 0 ? g->delay_remaining - d : 0;
-        g->join_deadline = now + delay;
+        due(gc, &g->join_deadline, now + delay);
         return;
     }
     g->initial_delay = false;
     complete_join(gc, g, now, o);
+}
+
+/* The exact next deadline: every group and member. */
+static int64_t exact_deadline(const gr_gc *gc)
+{
+    int64_t d = gc->next_expiry;
+    for (group *g = gc->groups; g; g = g->next) {
+        if (g->state == ST_PREPARING)
+            d = min64(d, g->join_deadline);
+        d = min64(d, g->sync_deadline);
+        for (member *m = g->members; m; m = m->next)
+            d = min64(d, m->hb_deadline);
+        for (member *m = g->pending; m; m = m->next)
+            d = min64(d, m->hb_deadline);
+    }
+    return d;
 }
 
 void gr_gc_tick(gr_gc *gc, int64_t now, gr_gc_out *o)
@@ -2203,7 +2233,7 @@ void gr_gc_tick(gr_gc *gc, int64_t now, gr_gc_out *o)
                     continue;
                 if ((m->join_waiter || m->sync_waiter) && !m->is_new) {
                     /* Waiting on us, not silent: alive. */
-                    m->hb_deadline = now + m->session_ms;
+                    due(gc, &m->hb_deadline, now + m->session_ms);
                     continue;
                 }
                 GR_INFO("group", "group %s: member %s %s", g->id, m->id,
@@ -2216,25 +2246,14 @@ void gr_gc_tick(gr_gc *gc, int64_t now, gr_gc_out *o)
     }
     if (gc->next_expiry <= now) {
         expire_offsets(gc, now, o);
-        gc->next_expiry = now + gc->cfg.retention_check_interval_ms;
+        due(gc, &gc->next_expiry, now + gc->cfg.retention_check_interval_ms);
     }
+    gc->next_due = exact_deadline(gc);
 }
 
 int64_t gr_gc_next_deadline(const gr_gc *gc)
 {
-    if (gc->loading)
-        return GR_GC_NO_DEADLINE;
-    int64_t d = gc->next_expiry;
-    for (group *g = gc->groups; g; g = g->next) {
-        if (g->state == ST_PREPARING)
-            d = min64(d, g->join_deadline);
-        d = min64(d, g->sync_deadline);
-        for (member *m = g->members; m; m = m->next)
-            d = min64(d, m->hb_deadline);
-        for (member *m = g->pending; m; m = m->next)
-            d = min64(d, m->hb_deadline);
-    }
-    return d;
+    return gc->loading ? GR_GC_NO_DEADLINE : gc->next_due;
 }
 
 /* ---- life ---- */
@@ -2248,7 +2267,7 @@ gr_gc *gr_gc_new(const gr_gc_config *cfg)
     }
     gc->nbuckets = MIN_BUCKETS;
     gc->cfg = *cfg;
-    gc->next_expiry = GR_GC_NO_DEADLINE;
+    gc->next_expiry = gc->next_due = GR_GC_NO_DEADLINE;
     return gc;
 }
 

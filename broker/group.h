@@ -199,7 +199,9 @@ int16_t gr_gc_delete_group(gr_gc *gc, gr_str group, int64_t now_ms, gr_gc_out *o
 /* Runs every timer due at now_ms: rebalance delays and timeouts, sync and
  * session timeouts, offset expiry. */
 void gr_gc_tick(gr_gc *gc, int64_t now_ms, gr_gc_out *out);
-/* When gr_gc_tick next has work (GR_GC_NO_DEADLINE: none). */
+/* When gr_gc_tick next has work (GR_GC_NO_DEADLINE: none), or earlier:
+ * a deadline that moved later is noticed only by the next tick, which
+ * then does nothing and makes the answer exact again. O(1). */
 int64_t gr_gc_next_deadline(const gr_gc *gc);
 
 /* The state name Kafka uses ("Stable", ...); "Dead" for an unknown group.

@@ -1497,6 +1497,25 @@ START_TEST(group_id_with_nul_refused)
 }
 END_TEST
 
+/* The next deadline may be early (a heartbeat moved the one it was), never
+ * late: ticking at it changes nothing, and after the tick it is exact. */
+START_TEST(next_deadline_early_never_late)
+{
+    const char *a = stable_one("g");
+    int64_t t0 = h.now;
+    ck_assert_int_le(gr_gc_next_deadline(h.gc), t0 + 10000);
+    tick_to(t0 + 5000);
+    ck_assert_int_eq(hb("g", a, 1), GR_NONE); /* its session now ends at t0 + 15000 */
+    int64_t d = gr_gc_next_deadline(h.gc);
+    ck_assert_int_le(d, t0 + 15000);
+    tick_at(d > h.now ? d : h.now);
+    ck_assert_str_eq(state("g"), "Stable");
+    ck_assert_int_eq(hb("g", a, 1), GR_NONE);
+    tick_at(h.now);
+    ck_assert_int_eq(gr_gc_next_deadline(h.gc), h.now + 10000);
+}
+END_TEST
+
 /* The answers of a failed append of __consumer_offsets, as Kafka's group
  * coordinator gives them: too large is the committer's fault for offsets
  * (INVALID_COMMIT_OFFSET_SIZE) and the server's for a group's metadata. */
@@ -1566,6 +1585,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, unknown_instance_id_is_unknown_member);
     tcase_add_test(tc, sync_timeout_removes_every_unsynced_member);
     tcase_add_test(tc, group_id_with_nul_refused);
+    tcase_add_test(tc, next_deadline_early_never_late);
     suite_add_tcase(s, tc);
     return s;
 }
