@@ -16,7 +16,8 @@
  * from); the answers of the calling request complete inline. Timers run on
  * the main loop. Leadership changes come from the replica manager's sync
  * hook on the main loop: a partition gained is loaded by a background
- * thread (the slot answers COORDINATOR_LOAD_IN_PROGRESS meanwhile), a
+ * thread (the slot answers COORDINATOR_LOAD_IN_PROGRESS meanwhile; a load
+ * that fails is retried after a backoff of 100 ms doubling up to 10 s), a
  * partition lost drops its groups and answers their waiting members
  * NOT_COORDINATOR.
  *
@@ -45,7 +46,10 @@ typedef struct gr_coord_slot gr_coord_slot;
  * NULL (logged) on failure. */
 gr_coordinator *gr_coordinator_new(struct gr_broker *b, struct event_base *base);
 /* At shutdown, on the main loop while the network threads still run:
- * drops every group, answering waiting members NOT_COORDINATOR. */
+ * drops every group, answering waiting members NOT_COORDINATOR, and waits
+ * (at most 5 s) until every JoinGroup and SyncGroup answer it owes has
+ * completed on its connection's thread, so that none is left pending
+ * when those threads stop. */
 void gr_coordinator_stop(gr_coordinator *c);
 /* After the network threads have stopped. */
 void gr_coordinator_free(gr_coordinator *c);
