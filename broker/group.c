@@ -1295,6 +1295,16 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
         err = GR_GROUP_MAX_SIZE_REACHED;
     else if (!supports_protocols(g, req))
         err = GR_INCONSISTENT_GROUP_PROTOCOL;
+    if (err == GR_GROUP_MAX_SIZE_REACHED && !unknown) {
+        /* As Kafka: a member refused for the group's size is no longer
+         * one (it may rejoin as a new member when there is room). */
+        member *x = find_member(g, req->member_id);
+        member *p = x ? NULL : find_pending(g, req->member_id);
+        if (x)
+            detach_member(g, x, o);
+        else if (p)
+            remove_pending(g, p);
+    }
     if (err != GR_NONE) {
         join_error_s(o, r, err, err == GR_GROUP_MAX_SIZE_REACHED ? GR_STR_NULL : req->member_id);
         drop_if_unused(gc, g);

@@ -508,6 +508,34 @@ START_TEST(group_max_size)
 }
 END_TEST
 
+/* An existing member refused for the group's size (the rebalance already
+ * has group.max.size members waiting) is removed, as in Kafka, and told
+ * with no member id. */
+START_TEST(group_max_size_removes_refused_member)
+{
+    teardown();
+    setup_cfg(2, 3600000);
+    const char *a, *b;
+    stable_two("g", &a, &b);
+    gr_gc_reply *ja = join("g", a); /* the leader starts a rebalance */
+    ck_assert(!done(ja));
+    gr_gc_reply *jc = join_full("g", "", NULL, "consumer", RANGE, 1, 3, 10000, 20000);
+    ck_assert(!done(jc)); /* one was waiting: room for a second */
+    gr_gc_reply *jb = join("g", b);
+    ck_assert(done(jb));
+    ck_assert_int_eq(jb->join.error_code, GR_GROUP_MAX_SIZE_REACHED);
+    ck_assert_int_eq(jb->join.member_id.len, 0);
+    ck_assert_int_eq(hb("g", b, 1), GR_UNKNOWN_MEMBER_ID);
+    gr_describe_groups_response_described_group d;
+    gr_gc_describe(h.gc, S("g"), &h.arena, &d);
+    ck_assert_int_eq(d.members_count, 2);
+    tick_to(h.now + 20000);
+    ck_assert(done(ja) && done(jc));
+    ck_assert_int_eq(ja->join.generation_id, 2);
+    ck_assert_int_eq(ja->join.members_count, 2);
+}
+END_TEST
+
 /* ---- heartbeats and timeouts ---- */
 
 START_TEST(heartbeat_errors)
@@ -1555,6 +1583,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, protocol_selection_by_votes);
     tcase_add_test(tc, join_bad_input);
     tcase_add_test(tc, group_max_size);
+    tcase_add_test(tc, group_max_size_removes_refused_member);
     tcase_add_test(tc, heartbeat_errors);
     tcase_add_test(tc, session_timeout_removes_member);
     tcase_add_test(tc, rebalance_timeout_drops_silent_members);
