@@ -39,8 +39,17 @@ struct gr_coord_slot {
     gr_partition *p; /* a reference while gc is set */
     int32_t epoch;   /* the leader epoch gc was loaded at */
     uint64_t token;
-    struct event *timer;
+    struct event *timer; /* the groups' timers; while a load failed, its retry */
+    bool load_failed;    /* the timer retries the load */
+    int32_t load_backoff_ms;
 };
+
+/* A failed load is retried after a backoff doubling from the least to the
+ * most: a transient read error must not leave the partition's groups
+ * answering COORDINATOR_LOAD_IN_PROGRESS until its leadership changes,
+ * and a lasting one must not spin. */
+#define LOAD_BACKOFF_MIN_MS 100
+#define LOAD_BACKOFF_MAX_MS 10000
 
 struct gr_coordinator {
     gr_broker *b;
@@ -48,15 +57,21 @@ struct gr_coordinator {
     gr_gc_config cfg;
     _Atomic(gr_coord_slot *) slots; /* published once, with nslots */
     atomic_int nslots;
-    atomic_int loads; /* background loads running */
+    atomic_int loads;   /* background loads running */
+    atomic_int waiting; /* JoinGroup/SyncGroup answers not yet completed */
     bool stopped;
 };
+
+/* How long shutdown waits for the answers it handed to the network
+ * threads to complete there. */
+#define STOP_WAIT_MS 5000
 
 /* What a JoinGroup or SyncGroup waits with: where to answer. */
 typedef struct {
     gr_gc_reply reply;
     gr_request *req;
     struct event_base *base;
+    gr_coordinator *c; /* counts it in waiting; NULL without a coordinator */
 } waiter;
 
 int64_t gr_coordinator_now_ms(void)
@@ -87,8 +102,11 @@ static void complete_reply(gr_gc_reply *r)
     gr_request *req = w->req;
     int rc = r->is_sync ? gr_sync_group_response_encode(&r->sync, r->version, &req->out)
                         : gr_join_group_response_encode(&r->join, r->version, &req->out);
+    gr_coordinator *c = w->c;
     gr_gc_reply_release(r);
-    gr_request_complete(req, rc == GR_OK ? GR_HANDLED : GR_CLOSE);
+    gr_request_complete(req, rc == GR_OK ? GR_HANDLED : GR_CLOSE); /* frees w */
+    if (c)
+        atomic_fetch_sub(&c->waiting, 1);
 }
 
 static void complete_cb(evutil_socket_t fd, short what, void *arg)
@@ -109,6 +127,8 @@ static void deliver(gr_gc_reply *list, gr_request *self)
         } else if (!w->base || event_base_once(w->base, -1, EV_TIMEOUT, complete_cb, r, &now) != 0) {
             /* Cannot reach its thread: the client times out and retries. */
             GR_ERROR(SUB, "cannot hand a group answer to %s's thread", w->req->peer);
+            if (w->c)
+                atomic_fetch_sub(&w->c->waiting, 1); /* nothing to wait for at shutdown */
         }
     }
 }
@@ -120,6 +140,9 @@ gr_gc_reply *gr_coordinator_waiter(gr_request *req, bool is_sync)
         return NULL;
     w->req = req;
     w->base = gr_request_base(req);
+    w->c = ((gr_broker *)req->ctx)->coordinator;
+    if (w->c)
+        atomic_fetch_add(&w->c->waiting, 1);
     gr_gc_reply_init(&w->reply, is_sync, req->api_version, w);
     return &w->reply;
 }
@@ -169,7 +192,7 @@ int gr_coordinator_malformed(gr_request *req, const char *api, int rc)
 
 static void arm(gr_coord_slot *s)
 {
-    if (!s->gc || !s->timer)
+    if (!s->gc || !s->timer || s->load_failed) /* the timer waits to retry the load */
         return;
     int64_t d = gr_gc_next_deadline(s->gc);
     if (d == GR_GC_NO_DEADLINE) {
@@ -184,8 +207,9 @@ static void arm(gr_coord_slot *s)
         GR_ERROR(SUB, "__consumer_offsets-%d: cannot arm the group timer", s->index);
 }
 
-/* Kafka's mapping of a coordinator's append errors. */
-static int16_t map_append_error(int16_t err)
+/* Kafka's mapping of the append errors of a group's metadata record, as
+ * its group coordinator answers the members of that group. */
+static int16_t map_group_append_error(int16_t err)
 {
     switch (err) {
     case GR_UNKNOWN_TOPIC_OR_PARTITION:
@@ -197,14 +221,33 @@ static int16_t map_append_error(int16_t err)
         return GR_NOT_COORDINATOR;
     case GR_MESSAGE_TOO_LARGE:
     case GR_RECORD_LIST_TOO_LARGE:
+    case GR_INVALID_FETCH_SIZE:
         return GR_UNKNOWN_SERVER_ERROR;
     default:
         return err;
     }
 }
 
-/* Persists out (slot locked); on failure the replies carry the error. */
-static int16_t persist(gr_coord_slot *s, gr_gc_out *out)
+int16_t gr_coordinator_append_error(int16_t err, bool group_metadata)
+{
+    if (group_metadata)
+        return map_group_append_error(err);
+    /* Offsets (OffsetCommit, OffsetDelete, DeleteGroups): records too large
+     * for the log are the committer's to fix, not the server's. */
+    switch (err) {
+    case GR_MESSAGE_TOO_LARGE:
+    case GR_RECORD_LIST_TOO_LARGE:
+    case GR_INVALID_FETCH_SIZE:
+        return GR_INVALID_COMMIT_OFFSET_SIZE;
+    default:
+        return map_group_append_error(err);
+    }
+}
+
+/* Appends out's records (slot locked) and applies them; on failure the
+ * replies carry the error mapped for a group's members. Returns the
+ * append's own error. */
+static int16_t append_out(gr_coord_slot *s, gr_gc_out *out)
 {
     if (out->nrecords == 0 && !out->failed)
         return GR_NONE;
@@ -215,18 +258,39 @@ static int16_t persist(gr_coord_slot *s, gr_gc_out *out)
         gr_gc_applied(s->gc, out);
         return GR_NONE;
     }
-    err = map_append_error(err);
     GR_WARN(SUB, "__consumer_offsets-%d: cannot append %zu records: %s", s->index, out->nrecords,
             gr_kafka_error_name(err));
+    int16_t gerr = map_group_append_error(err);
     for (gr_gc_reply *r = out->replies; r; r = r->next) {
         if (r->is_sync) {
-            r->sync.error_code = err;
+            r->sync.error_code = gerr;
             r->sync.assignment = (gr_bytes){(const uint8_t *)"", 0};
         } else {
-            r->join.error_code = err;
+            r->join.error_code = gerr;
             r->join.members_count = 0;
         }
     }
+    return err;
+}
+
+/* Persists out (slot locked). When that fails, a group whose assignment
+ * was lost rebalances; what that produces is appended once more (a second
+ * failure only answers its replies with the error) and its replies join
+ * out's. Returns the first append's error. */
+static int16_t persist(gr_coord_slot *s, gr_gc_out *out)
+{
+    int16_t err = append_out(s, out);
+    if (err == GR_NONE)
+        return GR_NONE;
+    gr_gc_out next;
+    gr_gc_out_init(&next);
+    gr_gc_append_failed(s->gc, gr_coordinator_now_ms(), &next);
+    append_out(s, &next);
+    if (next.replies) {
+        *out->replies_tail = next.replies;
+        out->replies_tail = next.replies_tail;
+    }
+    gr_gc_out_free(&next);
     return err;
 }
 
@@ -257,7 +321,7 @@ int16_t gr_coordinator_unlock(gr_coord_slot *s, gr_gc_out *out, gr_request *self
     pthread_mutex_unlock(&s->mu);
     deliver(out->replies, self);
     gr_gc_out_free(out);
-    return err;
+    return err == GR_NONE ? GR_NONE : gr_coordinator_append_error(err, false);
 }
 
 void gr_coordinator_each(gr_coordinator *c, void (*fn)(void *ctx, gr_gc *gc), void *ctx,
@@ -277,6 +341,9 @@ void gr_coordinator_each(gr_coordinator *c, void (*fn)(void *ctx, gr_gc *gc), vo
     }
 }
 
+static void start_load(gr_coord_slot *s);
+static void retry_load_later(gr_coord_slot *s, const char *why);
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -286,6 +353,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     gr_gc_out_init(&out);
     pthread_mutex_lock(&s->mu);
     if (!s->gc) {
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    if (s->load_failed) {
+        s->load_failed = false;
+        start_load(s);
         pthread_mutex_unlock(&s->mu);
         return;
     }
@@ -324,7 +397,8 @@ static void *load_main(void *arg)
     gr_gc_out out;
     gr_gc_out_init(&out);
     pthread_mutex_lock(&s->mu);
-    if (s->token == j->token && s->gc && gc && rc == 0) {
+    bool current = s->token == j->token && s->gc;
+    if (current && gc && rc == 0) {
         gr_gc_free(s->gc, GR_NOT_COORDINATOR, &out); /* the placeholder: nobody waits on it */
         s->gc = gc;
         gr_gc_load_done(gc, gr_coordinator_now_ms());
@@ -332,9 +406,8 @@ static void *load_main(void *arg)
                 gr_gc_group_count(gc), (long long)(gr_coordinator_now_ms() - t0));
         arm(s);
         gc = NULL;
-    } else if (s->token == j->token && rc != 0) {
-        GR_ERROR(SUB, "__consumer_offsets-%d: cannot load its groups (%d): not coordinating them",
-                 s->index, rc);
+    } else if (current) {
+        retry_load_later(s, gc ? gr_log_err_str(rc) : "out of memory");
     }
     pthread_mutex_unlock(&s->mu);
     deliver(out.replies, NULL);
@@ -360,38 +433,42 @@ static void drop_locked(gr_coord_slot *s, gr_gc_out *out)
     gr_gc_free(s->gc, GR_NOT_COORDINATOR, out);
     s->gc = NULL;
     s->token++;
+    s->load_failed = false;
     if (s->timer)
         evtimer_del(s->timer);
     gr_partition_unref(s->p);
     s->p = NULL;
 }
 
-/* Main loop, slot locked: become the coordinator, loading in the background. */
-static void gain_locked(gr_coord_slot *s, gr_partition *p, int32_t epoch)
+/* Slot locked: the load of the slot's partition failed; the timer starts
+ * another after the backoff. */
+static void retry_load_later(gr_coord_slot *s, const char *why)
+{
+    int32_t delay = s->load_backoff_ms;
+    GR_ERROR(SUB, "__consumer_offsets-%d: cannot load its groups (%s): retrying in %d ms",
+             s->index, why, delay);
+    s->load_backoff_ms = delay < LOAD_BACKOFF_MAX_MS / 2 ? delay * 2 : LOAD_BACKOFF_MAX_MS;
+    s->load_failed = true;
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+    if (!s->timer || evtimer_add(s->timer, &tv) != 0)
+        GR_ERROR(SUB, "__consumer_offsets-%d: cannot arm the load retry: its groups stay "
+                 "unavailable until its leadership changes", s->index);
+}
+
+/* Slot locked, s->gc the loading placeholder: loads the partition's groups
+ * in the background under a new token (a result for an older one is
+ * thrown away). */
+static void start_load(gr_coord_slot *s)
 {
     gr_coordinator *c = s->c;
-    gr_gc *placeholder = gr_gc_new(&c->cfg);
     load_job *j = malloc(sizeof *j);
-    if (!placeholder || !j) {
-        GR_ERROR(SUB, "__consumer_offsets-%d: out of memory becoming its coordinator", s->index);
-        free(j);
-        if (placeholder) {
-            gr_gc_out out;
-            gr_gc_out_init(&out);
-            gr_gc_free(placeholder, GR_NOT_COORDINATOR, &out);
-            gr_gc_out_free(&out);
-        }
-        gr_partition_unref(p);
+    if (!j) {
+        retry_load_later(s, "out of memory");
         return;
     }
-    gr_gc_set_loading(placeholder, true);
-    s->gc = placeholder;
-    s->p = p;
-    s->epoch = epoch;
     s->token++;
-    atomic_fetch_add(&p->refs, 1);
-    *j = (load_job){s, s->token, p};
-    GR_INFO(SUB, "__consumer_offsets-%d: coordinator at leader epoch %d, loading", s->index, epoch);
+    atomic_fetch_add(&s->p->refs, 1);
+    *j = (load_job){s, s->token, s->p};
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -399,15 +476,30 @@ static void gain_locked(gr_coord_slot *s, gr_partition *p, int32_t epoch)
     atomic_fetch_add(&c->loads, 1);
     if (pthread_create(&t, &attr, load_main, j) != 0) {
         atomic_fetch_sub(&c->loads, 1);
-        GR_ERROR(SUB, "__consumer_offsets-%d: cannot start its load", s->index);
-        gr_partition_unref(p);
+        gr_partition_unref(s->p);
         free(j);
-        gr_gc_out out;
-        gr_gc_out_init(&out);
-        drop_locked(s, &out);
-        gr_gc_out_free(&out);
+        retry_load_later(s, "no thread");
     }
     pthread_attr_destroy(&attr);
+}
+
+/* Main loop, slot locked: become the coordinator, loading in the background. */
+static void gain_locked(gr_coord_slot *s, gr_partition *p, int32_t epoch)
+{
+    gr_gc *placeholder = gr_gc_new(&s->c->cfg);
+    if (!placeholder) {
+        GR_ERROR(SUB, "__consumer_offsets-%d: out of memory becoming its coordinator", s->index);
+        gr_partition_unref(p);
+        return;
+    }
+    gr_gc_set_loading(placeholder, true);
+    s->gc = placeholder;
+    s->p = p;
+    s->epoch = epoch;
+    s->load_failed = false;
+    s->load_backoff_ms = LOAD_BACKOFF_MIN_MS;
+    GR_INFO(SUB, "__consumer_offsets-%d: coordinator at leader epoch %d, loading", s->index, epoch);
+    start_load(s);
 }
 
 static bool create_slots(gr_coordinator *c, int32_t n)
@@ -519,6 +611,13 @@ void gr_coordinator_stop(gr_coordinator *c)
         deliver(out.replies, NULL);
         gr_gc_out_free(&out);
     }
+    /* The answers just handed out complete on their connections' threads,
+     * which must still be running when they do: a request left pending
+     * when they stop would never be answered nor freed. */
+    for (int w = 0; w < STOP_WAIT_MS && atomic_load(&c->waiting) > 0; w++)
+        usleep(1000);
+    if (atomic_load(&c->waiting) > 0)
+        GR_WARN(SUB, "%d group answers still pending at shutdown", atomic_load(&c->waiting));
 }
 
 void gr_coordinator_free(gr_coordinator *c)

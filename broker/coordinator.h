@@ -16,7 +16,8 @@
  * from); the answers of the calling request complete inline. Timers run on
  * the main loop. Leadership changes come from the replica manager's sync
  * hook on the main loop: a partition gained is loaded by a background
- * thread (the slot answers COORDINATOR_LOAD_IN_PROGRESS meanwhile), a
+ * thread (the slot answers COORDINATOR_LOAD_IN_PROGRESS meanwhile; a load
+ * that fails is retried after a backoff of 100 ms doubling up to 10 s), a
  * partition lost drops its groups and answers their waiting members
  * NOT_COORDINATOR.
  *
@@ -45,7 +46,10 @@ typedef struct gr_coord_slot gr_coord_slot;
  * NULL (logged) on failure. */
 gr_coordinator *gr_coordinator_new(struct gr_broker *b, struct event_base *base);
 /* At shutdown, on the main loop while the network threads still run:
- * drops every group, answering waiting members NOT_COORDINATOR. */
+ * drops every group, answering waiting members NOT_COORDINATOR, and waits
+ * (at most 5 s) until every JoinGroup and SyncGroup answer it owes has
+ * completed on its connection's thread, so that none is left pending
+ * when those threads stop. */
 void gr_coordinator_stop(gr_coordinator *c);
 /* After the network threads have stopped. */
 void gr_coordinator_free(gr_coordinator *c);
@@ -60,9 +64,19 @@ gr_coord_slot *gr_coordinator_lock(gr_coordinator *c, gr_str group, gr_gc **gc, 
 
 /* Appends out's records, applies them, re-arms the slot's timer, unlocks
  * and delivers out's replies (self's inline). Returns 0, or the error the
- * append failed with (already mapped as Kafka maps a coordinator's append
- * errors); the replies of a failed call carry that error. Frees out. */
+ * append failed with, mapped for an offsets operation
+ * (gr_coordinator_append_error(err, false)); the JoinGroup and SyncGroup
+ * replies of a failed call carry it mapped for a group's members. Frees
+ * out. */
 int16_t gr_coordinator_unlock(gr_coord_slot *s, gr_gc_out *out, gr_request *self);
+
+/* Kafka's mapping of an append error of __consumer_offsets to the answer:
+ * for a group's metadata record (the members of a rebalance; records too
+ * large are UNKNOWN_SERVER_ERROR) or for offsets (OffsetCommit and the
+ * deletions; records too large are INVALID_COMMIT_OFFSET_SIZE). Either way
+ * a lost leadership or a storage error is NOT_COORDINATOR and a missing
+ * partition or too few replicas COORDINATOR_NOT_AVAILABLE. */
+int16_t gr_coordinator_append_error(int16_t err, bool group_metadata);
 
 /* Calls fn on every slot holding groups, locked; loading says whether one
  * is still loading (then fn is not called for it). */

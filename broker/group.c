@@ -1,11 +1,12 @@
 /*
  * group.c - the classic group coordinator's state machine (see group.h).
  *
- * Groups live in a singly linked list, members in a list per group and
- * committed offsets in an array per group; lookups are linear. A partition
- * of __consumer_offsets coordinates a fiftieth of a cluster's groups and a
- * group has tens of members and partitions, which keeps this cheap; a hash
- * table is the step to take when that stops being true.
+ * Groups live in a chained hash table keyed by group id (every request
+ * looks one up, and a partition of __consumer_offsets may hold thousands)
+ * and, for the timers and listings that visit them all, in a doubly linked
+ * list. Members live in a list per group and committed offsets in an array
+ * per group; those lookups are linear, a group having tens of members and
+ * partitions.
  *
  * Invariants kept here:
  *   - g->leader names a member of g, or is NULL when g has no members.
@@ -13,6 +14,8 @@
  *     just before the join completes in the same call), and a sync_waiter
  *     only while g is CompletingRebalance.
  *   - Outside PreparingRebalance join_deadline is GR_GC_NO_DEADLINE.
+ *   - Every group is in gc->groups and in exactly one bucket, the one its
+ *     id hashes to; nbuckets is a power of two.
  */
 #include "broker/group.h"
 
@@ -47,6 +50,11 @@ typedef struct member {
     int32_t assignment_len;
     gr_gc_reply *join_waiter, *sync_waiter;
     bool pending_sync; /* joined this generation, has not sent SyncGroup yet */
+    /* Joined and still waiting for its first generation (Kafka's isNew):
+     * it cannot heartbeat yet, and a client that gave up on its JoinGroup
+     * would otherwise stay a member for as long as the rebalance lasts, so
+     * hb_deadline is then the new member join timeout (KIP-394). */
+    bool is_new;
     int64_t hb_deadline;
 } member;
 
@@ -60,7 +68,8 @@ typedef struct {
 } offset;
 
 typedef struct group {
-    struct group *next;
+    struct group *next, **pprev; /* gc->groups; pprev points at what points here */
+    struct group *hnext;         /* the bucket's chain */
     char *id;
     gstate state;
     int32_t generation;
@@ -81,12 +90,23 @@ typedef struct group {
     char **subscribed; /* topics of the consumer protocol's members */
     int32_t nsubscribed;
     bool subscribed_known;
+    /* The leader's assignment is in memory (Stable) but its record not yet
+     * in the log: if the append fails the group rebalances. */
+    bool assignment_unstored;
 } group;
 
 struct gr_gc {
     gr_gc_config cfg;
+    /* At or before every deadline of the groups below: each deadline set
+     * lowers it, gr_gc_tick makes it exact again. The shell re-arms its
+     * timer after every call, and walking every group and member for the
+     * exact next deadline each time would cost each request as much as
+     * the partition has members. A timer firing early only ticks. */
+    int64_t next_due;
     group *groups;
     size_t ngroups;
+    group **buckets;
+    size_t nbuckets;
     bool loading;
     int64_t next_expiry; /* GR_GC_NO_DEADLINE until loaded */
 };
@@ -103,6 +123,15 @@ static bool str_eq(gr_str s, const char *c)
 static bool str_empty(gr_str s)
 {
     return s.len <= 0;
+}
+
+/* A group id the state here can hold: not empty (Kafka's
+ * INVALID_GROUP_ID) and without a NUL byte, since groups are kept and
+ * written back under their id as a C string; one with a NUL would be a
+ * new group at every request that no tombstone could ever remove. */
+static bool valid_group_id(gr_str s)
+{
+    return s.len > 0 && !memchr(s.ptr, 0, (size_t)s.len);
 }
 
 /* A heap copy of s; *out NULL for a null s. false on allocation failure. */
@@ -175,6 +204,14 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* Sets a deadline, keeping gc->next_due at or before it. */
+static void due(gr_gc *gc, int64_t *deadline, int64_t at)
+{
+    *deadline = at;
+    if (at < gc->next_due)
+        gc->next_due = at;
+}
+
 /* ---- configuration, replies, effects ---- */
 
 void gr_gc_config_defaults(gr_gc_config *c)
@@ -188,6 +225,7 @@ void gr_gc_config_defaults(gr_gc_config *c)
     c->offsets_retention_ms = 10080LL * 60 * 1000;
     c->retention_check_interval_ms = 600000;
     c->max_member_metadata_bytes = 1024 * 1024;
+    c->new_member_join_timeout_ms = 300000;
 }
 
 void gr_gc_reply_init(gr_gc_reply *r, bool is_sync, int16_t version, void *waiter)
@@ -355,11 +393,24 @@ static void unlink_member(member **list, member *m)
         }
 }
 
-/* Kafka's isStaticMemberFenced: the instance id belongs to another member. */
-static bool fenced(group *g, gr_str instance, gr_str member_id)
+/* Kafka's validateMember: with an instance id, the static member holding
+ * it must be this member id (none: UNKNOWN_MEMBER_ID, another:
+ * FENCED_INSTANCE_ID); without one, the member id must be a member. Sets
+ * *out to the member on success. */
+static int16_t validate_member(group *g, gr_str member_id, gr_str instance, member **out)
 {
-    member *s = find_static(g, instance);
-    return s && !str_eq(member_id, s->id);
+    member *m;
+    if (instance.len >= 0) {
+        if (!(m = find_static(g, instance)))
+            return GR_UNKNOWN_MEMBER_ID;
+        if (!str_eq(member_id, m->id))
+            return GR_FENCED_INSTANCE_ID;
+    } else if (!(m = find_member(g, member_id))) {
+        return GR_UNKNOWN_MEMBER_ID;
+    }
+    if (out)
+        *out = m;
+    return GR_NONE;
 }
 
 static bool is_leader(const group *g, const member *m)
@@ -378,12 +429,49 @@ static int32_t rebalance_timeout(const group *g)
 
 /* ---- groups ---- */
 
+#define MIN_BUCKETS 16
+
+/* FNV-1a: group ids are short strings chosen by clients; chains stay short
+ * as long as the table grows with the groups. */
+static size_t bucket_of(const gr_gc *gc, const char *id, size_t n)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)id[i]) * 1099511628211ULL;
+    return (size_t)h & (gc->nbuckets - 1);
+}
+
 static group *find_group(gr_gc *gc, gr_str id)
 {
-    for (group *g = gc->groups; g; g = g->next)
+    if (id.len < 0)
+        return NULL;
+    for (group *g = gc->buckets[bucket_of(gc, id.ptr, (size_t)id.len)]; g; g = g->hnext)
         if (str_eq(id, g->id))
             return g;
     return NULL;
+}
+
+/* Doubles the table once there are more groups than buckets. Without the
+ * memory the table keeps its size: lookups get slower, never wrong. */
+static void maybe_grow(gr_gc *gc)
+{
+    if (gc->ngroups <= gc->nbuckets || gc->nbuckets > SIZE_MAX / 2 / sizeof(group *))
+        return;
+    group **old = gc->buckets;
+    size_t nold = gc->nbuckets;
+    group **nb = calloc(nold * 2, sizeof *nb);
+    if (!nb)
+        return;
+    gc->buckets = nb;
+    gc->nbuckets = nold * 2;
+    for (size_t i = 0; i < nold; i++)
+        for (group *g = old[i], *n; g; g = n) {
+            n = g->hnext;
+            size_t b = bucket_of(gc, g->id, strlen(g->id));
+            g->hnext = nb[b];
+            nb[b] = g;
+        }
+    free(old);
 }
 
 static void transition(group *g, gstate s, int64_t now)
@@ -403,8 +491,15 @@ static group *new_group(gr_gc *gc, gr_str id, int64_t now)
     g->state_ts = now;
     g->join_deadline = g->sync_deadline = GR_GC_NO_DEADLINE;
     g->next = gc->groups;
+    if (g->next)
+        g->next->pprev = &g->next;
+    g->pprev = &gc->groups;
     gc->groups = g;
+    size_t b = bucket_of(gc, g->id, strlen(g->id));
+    g->hnext = gc->buckets[b];
+    gc->buckets[b] = g;
     gc->ngroups++;
+    maybe_grow(gc);
     return g;
 }
 
@@ -447,13 +542,16 @@ static void free_group(group *g)
 
 static void remove_group(gr_gc *gc, group *g)
 {
-    for (group **pp = &gc->groups; *pp; pp = &(*pp)->next)
+    for (group **pp = &gc->buckets[bucket_of(gc, g->id, strlen(g->id))]; *pp; pp = &(*pp)->hnext)
         if (*pp == g) {
-            *pp = g->next;
-            gc->ngroups--;
-            free_group(g);
-            return;
+            *pp = g->hnext;
+            break;
         }
+    *g->pprev = g->next;
+    if (g->next)
+        g->next->pprev = g->pprev;
+    gc->ngroups--;
+    free_group(g);
 }
 
 /* A group created by a request that then failed leaves no trace. */
@@ -828,10 +926,10 @@ static void prepare_rebalance(gr_gc *gc, group *g, int64_t now, gr_gc_out *o)
         g->initial_delay = true;
         g->new_member_added = false;
         g->delay_remaining = rt - delay > 0 ? rt - delay : 0;
-        g->join_deadline = now + delay;
+        due(gc, &g->join_deadline, now + delay);
     } else {
         g->initial_delay = false;
-        g->join_deadline = now + rebalance_timeout(g);
+        due(gc, &g->join_deadline, now + rebalance_timeout(g));
     }
     transition(g, ST_PREPARING, now);
     maybe_complete_join(gc, g, now, o);
@@ -843,9 +941,10 @@ static void maybe_prepare_rebalance(gr_gc *gc, group *g, int64_t now, gr_gc_out 
         prepare_rebalance(gc, g, now, o);
 }
 
-/* Removes m (a full member) and lets the group react, as Kafka's
- * removeMemberAndUpdateGroup. */
-static void remove_member(gr_gc *gc, group *g, member *m, int64_t now, gr_gc_out *o)
+/* Takes m (a full member) out of g, answering what it waits on with
+ * UNKNOWN_MEMBER_ID and handing the leadership to the first member left
+ * (Kafka's ClassicGroup.remove); the group does not react. */
+static void detach_member(group *g, member *m, gr_gc_out *o)
 {
     if (m->join_waiter)
         join_error(o, m->join_waiter, GR_UNKNOWN_MEMBER_ID, "");
@@ -860,6 +959,13 @@ static void remove_member(gr_gc *gc, group *g, member *m, int64_t now, gr_gc_out
             GR_ERROR("group", "group %s: out of memory electing a leader", g->id);
     }
     free_member(m);
+}
+
+/* Removes m (a full member) and lets the group react, as Kafka's
+ * removeMemberAndUpdateGroup. */
+static void remove_member(gr_gc *gc, group *g, member *m, int64_t now, gr_gc_out *o)
+{
+    detach_member(g, m, o);
     switch (g->state) {
     case ST_STABLE:
     case ST_COMPLETING:
@@ -905,23 +1011,14 @@ static void complete_join(gr_gc *gc, group *g, int64_t now, gr_gc_out *o)
      * stay until their session expires, as in Kafka. */
     for (member *m = g->members, *n; m; m = n) {
         n = m->next;
-        if (!m->join_waiter && !m->instance_id) {
-            unlink_member(&g->members, m);
-            g->nmembers--;
-            if (m->sync_waiter)
-                sync_reply(o, m->sync_waiter, GR_UNKNOWN_MEMBER_ID, NULL, NULL);
-            if (is_leader(g, m)) {
-                free(g->leader);
-                g->leader = NULL;
-            }
-            free_member(m);
-        }
+        if (!m->join_waiter && !m->instance_id)
+            detach_member(g, m, o);
     }
     if (g->nmembers > 0 && !elect_joined_leader(g)) {
         /* Nobody rejoined: wait another rebalance timeout for the session
          * timeouts to clear the silent members. */
         g->initial_delay = false;
-        g->join_deadline = now + rebalance_timeout(g);
+        due(gc, &g->join_deadline, now + rebalance_timeout(g));
         return;
     }
     g->join_deadline = GR_GC_NO_DEADLINE;
@@ -950,10 +1047,11 @@ static void complete_join(gr_gc *gc, group *g, int64_t now, gr_gc_out *o)
             m->join_waiter = NULL;
             bool leader = is_leader(g, m);
             join_reply(o, r, GR_NONE, g, m->id, leader, false);
-            m->hb_deadline = now + m->session_ms;
+            m->is_new = false;
+            due(gc, &m->hb_deadline, now + m->session_ms);
         }
     }
-    g->sync_deadline = now + rebalance_timeout(g);
+    due(gc, &g->sync_deadline, now + rebalance_timeout(g));
 }
 
 /* ---- JoinGroup ---- */
@@ -1002,7 +1100,8 @@ static void add_member_and_rebalance(gr_gc *gc, group *g, const gr_join_group_re
     *tail = m;
     g->nmembers++;
     m->join_waiter = r;
-    m->hb_deadline = now + m->session_ms;
+    m->is_new = true;
+    due(gc, &m->hb_deadline, now + gc->cfg.new_member_join_timeout_ms);
     if (g->state == ST_PREPARING && g->initial_delay)
         g->new_member_added = true;
     if (g->state == ST_PREPARING)
@@ -1039,7 +1138,8 @@ static void update_member_and_rebalance(gr_gc *gc, group *g, member *m,
         join_error(o, r, GR_UNKNOWN_SERVER_ERROR, m->id);
         return;
     }
-    m->hb_deadline = now + m->session_ms;
+    if (!m->is_new) /* a new member keeps its join timeout, as in Kafka */
+        due(gc, &m->hb_deadline, now + m->session_ms);
     if (g->state == ST_PREPARING)
         maybe_complete_join(gc, g, now, o);
     else
@@ -1076,7 +1176,7 @@ static void static_member_rejoin(gr_gc *gc, group *g, member *old, const char *n
         free(g->leader);
         g->leader = leader;
     }
-    old->hb_deadline = now + req->session_timeout_ms;
+    due(gc, &old->hb_deadline, now + req->session_timeout_ms);
     if (!update_member(g, old, req, rebalance_ms, r, o)) {
         old->join_waiter = NULL;
         join_error(o, r, GR_UNKNOWN_SERVER_ERROR, "");
@@ -1150,7 +1250,7 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
         join_error_s(o, r, GR_COORDINATOR_LOAD_IN_PROGRESS, req->member_id);
         return;
     }
-    if (str_empty(req->group_id)) {
+    if (!valid_group_id(req->group_id)) {
         join_error_s(o, r, GR_INVALID_GROUP_ID, req->member_id);
         return;
     }
@@ -1195,6 +1295,16 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
         err = GR_GROUP_MAX_SIZE_REACHED;
     else if (!supports_protocols(g, req))
         err = GR_INCONSISTENT_GROUP_PROTOCOL;
+    if (err == GR_GROUP_MAX_SIZE_REACHED && !unknown) {
+        /* As Kafka: a member refused for the group's size is no longer
+         * one (it may rejoin as a new member when there is room). */
+        member *x = find_member(g, req->member_id);
+        member *p = x ? NULL : find_pending(g, req->member_id);
+        if (x)
+            detach_member(g, x, o);
+        else if (p)
+            remove_pending(g, p);
+    }
     if (err != GR_NONE) {
         join_error_s(o, r, err, err == GR_GROUP_MAX_SIZE_REACHED ? GR_STR_NULL : req->member_id);
         drop_if_unused(gc, g);
@@ -1216,7 +1326,7 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
                 return;
             }
             p->session_ms = req->session_timeout_ms;
-            p->hb_deadline = now + req->session_timeout_ms;
+            due(gc, &p->hb_deadline, now + req->session_timeout_ms);
             p->next = g->pending;
             g->pending = p;
             g->npending++;
@@ -1237,13 +1347,10 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
                                  o);
         return;
     }
-    if (fenced(g, req->group_instance_id, req->member_id)) {
-        join_error_s(o, r, GR_FENCED_INSTANCE_ID, req->member_id);
-        return;
-    }
-    member *m = find_member(g, req->member_id);
-    if (!m) {
-        join_error_s(o, r, GR_UNKNOWN_MEMBER_ID, req->member_id);
+    member *m = NULL;
+    err = validate_member(g, req->member_id, req->group_instance_id, &m);
+    if (err != GR_NONE) {
+        join_error_s(o, r, err, req->member_id);
         return;
     }
     switch (g->state) {
@@ -1260,7 +1367,7 @@ void gr_gc_join(gr_gc *gc, const gr_join_group_request *req, const char *client_
         if (is_leader(g, m) || !member_matches(m, req)) {
             update_member_and_rebalance(gc, g, m, req, rebalance_ms, r, now, o);
         } else {
-            m->hb_deadline = now + m->session_ms;
+            due(gc, &m->hb_deadline, now + m->session_ms);
             join_reply(o, r, GR_NONE, g, m->id, false, false);
         }
         break;
@@ -1287,7 +1394,7 @@ void gr_gc_sync(gr_gc *gc, const gr_sync_group_request *req, gr_gc_reply *r, int
         sync_reply(o, r, GR_COORDINATOR_LOAD_IN_PROGRESS, NULL, NULL);
         return;
     }
-    if (str_empty(req->group_id)) {
+    if (!valid_group_id(req->group_id)) {
         sync_reply(o, r, GR_INVALID_GROUP_ID, NULL, NULL);
         return;
     }
@@ -1298,10 +1405,8 @@ void gr_gc_sync(gr_gc *gc, const gr_sync_group_request *req, gr_gc_reply *r, int
         err = GR_UNKNOWN_MEMBER_ID;
     else if (g->state == ST_DEAD)
         err = GR_COORDINATOR_NOT_AVAILABLE;
-    else if (fenced(g, req->group_instance_id, req->member_id))
-        err = GR_FENCED_INSTANCE_ID;
-    else if (!(m = find_member(g, req->member_id)))
-        err = GR_UNKNOWN_MEMBER_ID;
+    else if ((err = validate_member(g, req->member_id, req->group_instance_id, &m)) != GR_NONE)
+        ;
     else if (req->generation_id != g->generation)
         err = GR_ILLEGAL_GENERATION;
     else if ((req->protocol_type.len >= 0 && !str_eq(req->protocol_type, g->protocol_type)) ||
@@ -1315,7 +1420,7 @@ void gr_gc_sync(gr_gc *gc, const gr_sync_group_request *req, gr_gc_reply *r, int
         sync_reply(o, r, err, NULL, NULL);
         return;
     }
-    m->hb_deadline = now + m->session_ms;
+    due(gc, &m->hb_deadline, now + m->session_ms);
     m->pending_sync = false;
     finish_sync_deadline(g);
     if (g->state == ST_STABLE) {
@@ -1349,6 +1454,7 @@ void gr_gc_sync(gr_gc *gc, const gr_sync_group_request *req, gr_gc_reply *r, int
     }
     transition(g, ST_STABLE, now);
     store_group(g, o);
+    g->assignment_unstored = true;
     for (member *x = g->members; x; x = x->next)
         if (x->sync_waiter) {
             gr_gc_reply *w = x->sync_waiter;
@@ -1364,28 +1470,27 @@ int16_t gr_gc_heartbeat(gr_gc *gc, const gr_heartbeat_request *req, int64_t now,
     (void)o;
     if (gc->loading)
         return GR_COORDINATOR_LOAD_IN_PROGRESS;
-    if (str_empty(req->group_id))
+    if (!valid_group_id(req->group_id))
         return GR_INVALID_GROUP_ID;
     group *g = find_group(gc, req->group_id);
     if (!g)
         return GR_UNKNOWN_MEMBER_ID;
     if (g->state == ST_DEAD)
         return GR_COORDINATOR_NOT_AVAILABLE;
-    if (fenced(g, req->group_instance_id, req->member_id))
-        return GR_FENCED_INSTANCE_ID;
-    member *m = find_member(g, req->member_id);
-    if (!m)
-        return GR_UNKNOWN_MEMBER_ID;
+    member *m = NULL;
+    int16_t err = validate_member(g, req->member_id, req->group_instance_id, &m);
+    if (err != GR_NONE)
+        return err;
     if (req->generation_id != g->generation)
         return GR_ILLEGAL_GENERATION;
     switch (g->state) {
     case ST_EMPTY:
         return GR_UNKNOWN_MEMBER_ID;
     case ST_PREPARING:
-        m->hb_deadline = now + m->session_ms;
+        due(gc, &m->hb_deadline, now + m->session_ms);
         return GR_REBALANCE_IN_PROGRESS;
     default: /* CompletingRebalance, Stable: alive */
-        m->hb_deadline = now + m->session_ms;
+        due(gc, &m->hb_deadline, now + m->session_ms);
         return GR_NONE;
     }
 }
@@ -1395,23 +1500,22 @@ int16_t gr_gc_heartbeat(gr_gc *gc, const gr_heartbeat_request *req, int64_t now,
 static int16_t leave_one(gr_gc *gc, group *g, gr_str member_id, gr_str instance, int64_t now,
                          gr_gc_out *o)
 {
-    member *m;
-    if (str_empty(member_id) && instance.len >= 0) {
-        if (!(m = find_static(g, instance)))
-            return GR_UNKNOWN_MEMBER_ID;
-        remove_member(gc, g, m, now, o);
-        return GR_NONE;
-    }
-    if (fenced(g, instance, member_id))
-        return GR_FENCED_INSTANCE_ID;
-    member *p = find_pending(g, member_id);
-    if (p) {
+    member *m = NULL;
+    member *p = instance.len < 0 ? find_pending(g, member_id) : NULL;
+    if (p) { /* a pending member is never a static one */
         remove_pending(g, p);
         maybe_complete_join(gc, g, now, o);
         return GR_NONE;
     }
-    if (!(m = find_member(g, member_id)))
-        return GR_UNKNOWN_MEMBER_ID;
+    if (str_empty(member_id) && instance.len >= 0) {
+        /* A static member may leave by its instance id alone (KIP-345). */
+        if (!(m = find_static(g, instance)))
+            return GR_UNKNOWN_MEMBER_ID;
+    } else {
+        int16_t err = validate_member(g, member_id, instance, &m);
+        if (err != GR_NONE)
+            return err;
+    }
     remove_member(gc, g, m, now, o);
     return GR_NONE;
 }
@@ -1430,7 +1534,7 @@ void gr_gc_leave(gr_gc *gc, const gr_leave_group_request *req, int16_t version, 
         resp->error_code = GR_COORDINATOR_LOAD_IN_PROGRESS;
         return;
     }
-    if (str_empty(req->group_id)) {
+    if (!valid_group_id(req->group_id)) {
         resp->error_code = GR_INVALID_GROUP_ID;
         return;
     }
@@ -1472,15 +1576,9 @@ static int16_t validate_commit(group *g, gr_str member_id, gr_str instance, int3
     if (generation < 0 && g->state == ST_EMPTY)
         return GR_NONE; /* an admin client, or a consumer outside group management */
     if (generation >= 0 || !str_empty(member_id) || instance.len >= 0) {
-        if (instance.len >= 0) {
-            member *s = find_static(g, instance);
-            if (!s)
-                return GR_UNKNOWN_MEMBER_ID;
-            if (!str_eq(member_id, s->id))
-                return GR_FENCED_INSTANCE_ID;
-        } else if (!find_member(g, member_id)) {
-            return GR_UNKNOWN_MEMBER_ID;
-        }
+        int16_t err = validate_member(g, member_id, instance, NULL);
+        if (err != GR_NONE)
+            return err;
         if (generation != g->generation)
             return GR_ILLEGAL_GENERATION;
     } else if (g->state != ST_EMPTY) {
@@ -1531,7 +1629,7 @@ void gr_gc_commit(gr_gc *gc, const gr_offset_commit_request *req, int16_t versio
     group *g = NULL;
     if (gc->loading) {
         err = GR_COORDINATOR_LOAD_IN_PROGRESS;
-    } else if (str_empty(req->group_id)) {
+    } else if (!valid_group_id(req->group_id)) {
         err = GR_INVALID_GROUP_ID;
     } else if (!(g = find_group(gc, req->group_id))) {
         if (req->generation_id_or_member_epoch < 0) {
@@ -1548,7 +1646,7 @@ void gr_gc_commit(gr_gc *gc, const gr_offset_commit_request *req, int16_t versio
     if (err == GR_NONE && g) {
         member *m = find_member(g, req->member_id);
         if (m)
-            m->hb_deadline = now + m->session_ms;
+            due(gc, &m->hb_deadline, now + m->session_ms);
     }
     for (int32_t i = 0; i < nt; i++) {
         const gr_offset_commit_request_topic *t = &req->topics[i];
@@ -1638,6 +1736,8 @@ static bool apply_offset(group *g, const gr_offsets_record *rec)
 
 static bool apply_record(gr_gc *gc, const gr_offsets_record *rec, bool live)
 {
+    if (!valid_group_id(rec->group))
+        return true; /* no request could have written it: skipped */
     group *g = find_group(gc, rec->group);
     if (rec->kind == GR_OFFSETS_REC_OFFSET) {
         if (!g) {
@@ -1653,8 +1753,11 @@ static bool apply_record(gr_gc *gc, const gr_offsets_record *rec, bool live)
             remove_group(gc, g);
         return true;
     }
-    if (live)
+    if (live) {
+        if (g)
+            g->assignment_unstored = false; /* now it is in the log */
         return true; /* the group's own state: already in memory */
+    }
     /* Loading a group's metadata: the group as it was after its last
      * rebalance. Its offsets, read before or after, are kept. */
     const gr_group_metadata_value *v = &rec->value;
@@ -1738,12 +1841,33 @@ void gr_gc_applied(gr_gc *gc, const gr_gc_out *o)
                      (int)o->records[i].group.len, o->records[i].group.ptr);
 }
 
+void gr_gc_append_failed(gr_gc *gc, int64_t now, gr_gc_out *o)
+{
+    for (group *g = gc->groups; g; g = g->next) {
+        if (!g->assignment_unstored)
+            continue;
+        g->assignment_unstored = false;
+        if (g->state != ST_STABLE)
+            continue;
+        GR_WARN("group", "group %s: its assignment of generation %d could not be stored: "
+                "rebalancing", g->id, g->generation);
+        /* Kafka's resetAndPropagateAssignmentError: the members' answers
+         * already carry the error; the assignment no one has is void. */
+        for (member *m = g->members; m; m = m->next) {
+            free(m->assignment);
+            m->assignment = NULL;
+            m->assignment_len = 0;
+        }
+        prepare_rebalance(gc, g, now, o);
+    }
+}
+
 void gr_gc_load_done(gr_gc *gc, int64_t now)
 {
     for (group *g = gc->groups; g; g = g->next)
         for (member *m = g->members; m; m = m->next)
-            m->hb_deadline = now + m->session_ms;
-    gc->next_expiry = now + gc->cfg.retention_check_interval_ms;
+            due(gc, &m->hb_deadline, now + m->session_ms);
+    due(gc, &gc->next_expiry, now + gc->cfg.retention_check_interval_ms);
 }
 
 void gr_gc_fetch(gr_gc *gc, const gr_offset_fetch_request_group *req, bool all_topics,
@@ -2056,11 +2180,27 @@ static void on_join_deadline(gr_gc *gc, group *g, int64_t now, gr_gc_out *o)
         int32_t delay = d < g->delay_remaining ? d : g->delay_remaining;
         g->new_member_added = false;
         g->delay_remaining = g->delay_remaining - d > 0 ? g->delay_remaining - d : 0;
-        g->join_deadline = now + delay;
+        due(gc, &g->join_deadline, now + delay);
         return;
     }
     g->initial_delay = false;
     complete_join(gc, g, now, o);
+}
+
+/* The exact next deadline: every group and member. */
+static int64_t exact_deadline(const gr_gc *gc)
+{
+    int64_t d = gc->next_expiry;
+    for (group *g = gc->groups; g; g = g->next) {
+        if (g->state == ST_PREPARING)
+            d = min64(d, g->join_deadline);
+        d = min64(d, g->sync_deadline);
+        for (member *m = g->members; m; m = m->next)
+            d = min64(d, m->hb_deadline);
+        for (member *m = g->pending; m; m = m->next)
+            d = min64(d, m->hb_deadline);
+    }
+    return d;
 }
 
 void gr_gc_tick(gr_gc *gc, int64_t now, gr_gc_out *o)
@@ -2079,19 +2219,21 @@ void gr_gc_tick(gr_gc *gc, int64_t now, gr_gc_out *o)
         if (g->state == ST_PREPARING && g->join_deadline <= now)
             on_join_deadline(gc, g, now, o);
         if (g->sync_deadline <= now) {
-            /* Members that never sent SyncGroup for this generation are gone. */
+            /* Members that never sent SyncGroup for this generation are
+             * gone, all of them, then the group rebalances once (Kafka's
+             * expirePendingSync). */
             g->sync_deadline = GR_GC_NO_DEADLINE;
-            bool removed = true;
-            while (removed) {
-                removed = false;
-                for (member *m = g->members; m; m = m->next)
-                    if (m->pending_sync) {
-                        GR_INFO("group", "group %s: member %s did not sync in time", g->id, m->id);
-                        remove_member(gc, g, m, now, o);
-                        removed = true;
-                        break;
-                    }
+            bool removed = false;
+            for (member *m = g->members, *n; m; m = n) {
+                n = m->next;
+                if (m->pending_sync && (g->state == ST_COMPLETING || g->state == ST_STABLE)) {
+                    GR_INFO("group", "group %s: member %s did not sync in time", g->id, m->id);
+                    detach_member(g, m, o);
+                    removed = true;
+                }
             }
+            if (removed)
+                prepare_rebalance(gc, g, now, o);
         }
         bool removed = true;
         while (removed) {
@@ -2099,12 +2241,13 @@ void gr_gc_tick(gr_gc *gc, int64_t now, gr_gc_out *o)
             for (member *m = g->members; m; m = m->next) {
                 if (m->hb_deadline > now)
                     continue;
-                if (m->join_waiter || m->sync_waiter) {
+                if ((m->join_waiter || m->sync_waiter) && !m->is_new) {
                     /* Waiting on us, not silent: alive. */
-                    m->hb_deadline = now + m->session_ms;
+                    due(gc, &m->hb_deadline, now + m->session_ms);
                     continue;
                 }
-                GR_INFO("group", "group %s: member %s session expired", g->id, m->id);
+                GR_INFO("group", "group %s: member %s %s", g->id, m->id,
+                        m->is_new ? "did not complete its join in time" : "session expired");
                 remove_member(gc, g, m, now, o);
                 removed = true;
                 break;
@@ -2113,25 +2256,14 @@ void gr_gc_tick(gr_gc *gc, int64_t now, gr_gc_out *o)
     }
     if (gc->next_expiry <= now) {
         expire_offsets(gc, now, o);
-        gc->next_expiry = now + gc->cfg.retention_check_interval_ms;
+        due(gc, &gc->next_expiry, now + gc->cfg.retention_check_interval_ms);
     }
+    gc->next_due = exact_deadline(gc);
 }
 
 int64_t gr_gc_next_deadline(const gr_gc *gc)
 {
-    if (gc->loading)
-        return GR_GC_NO_DEADLINE;
-    int64_t d = gc->next_expiry;
-    for (group *g = gc->groups; g; g = g->next) {
-        if (g->state == ST_PREPARING)
-            d = min64(d, g->join_deadline);
-        d = min64(d, g->sync_deadline);
-        for (member *m = g->members; m; m = m->next)
-            d = min64(d, m->hb_deadline);
-        for (member *m = g->pending; m; m = m->next)
-            d = min64(d, m->hb_deadline);
-    }
-    return d;
+    return gc->loading ? GR_GC_NO_DEADLINE : gc->next_due;
 }
 
 /* ---- life ---- */
@@ -2139,10 +2271,13 @@ int64_t gr_gc_next_deadline(const gr_gc *gc)
 gr_gc *gr_gc_new(const gr_gc_config *cfg)
 {
     gr_gc *gc = calloc(1, sizeof *gc);
-    if (!gc)
+    if (!gc || !(gc->buckets = calloc(MIN_BUCKETS, sizeof *gc->buckets))) {
+        free(gc);
         return NULL;
+    }
+    gc->nbuckets = MIN_BUCKETS;
     gc->cfg = *cfg;
-    gc->next_expiry = GR_GC_NO_DEADLINE;
+    gc->next_expiry = gc->next_due = GR_GC_NO_DEADLINE;
     return gc;
 }
 
@@ -2160,6 +2295,7 @@ void gr_gc_free(gr_gc *gc, int16_t err, gr_gc_out *o)
         }
         free_group(g);
     }
+    free(gc->buckets);
     free(gc);
 }
 

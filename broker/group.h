@@ -17,7 +17,8 @@
  * tombstones only once they are in the log (gr_gc_applied): the log is the
  * truth, the memory a cache of it. A group's own metadata record (after a
  * rebalance) describes state already in memory; if it cannot be written the
- * shell turns the replies of that call into errors and the members rejoin.
+ * shell turns the replies of that call into errors and tells the core
+ * (gr_gc_append_failed), which makes the group rebalance.
  *
  * The protocol is Kafka's classic group protocol (ClassicGroup of Kafka
  * 4.0): states Empty, PreparingRebalance, CompletingRebalance, Stable and
@@ -72,6 +73,10 @@ typedef struct {
      * with UNKNOWN_SERVER_ERROR. Here the member that brings too much is
      * refused at JoinGroup with that code, and the others never see it. */
     int32_t max_member_metadata_bytes;
+    /* How long a member that joined waits for its first generation before
+     * it is removed (KIP-394; Kafka's fixed 5 minutes, not a broker
+     * config there either). */
+    int32_t new_member_join_timeout_ms;
     /* Fills buf with n random bytes (member ids). */
     void (*random)(void *ctx, uint8_t *buf, size_t n);
     void *random_ctx;
@@ -136,6 +141,13 @@ void gr_gc_load_done(gr_gc *gc, int64_t now_ms);
  * tombstones (group metadata records are already in memory). */
 void gr_gc_applied(gr_gc *gc, const gr_gc_out *out);
 
+/* After the records of a call could not be appended (the shell answers
+ * that call's JoinGroup and SyncGroup replies with the error): a group
+ * whose new assignment was among them drops it and rebalances, as Kafka's
+ * coordinator does when it cannot store a generation's assignment. Effects
+ * (replies, records) go into out. */
+void gr_gc_append_failed(gr_gc *gc, int64_t now_ms, gr_gc_out *out);
+
 /* ---- the group protocol ---- */
 
 /* JoinGroup. reply is answered now or when the rebalance completes. */
@@ -187,7 +199,9 @@ int16_t gr_gc_delete_group(gr_gc *gc, gr_str group, int64_t now_ms, gr_gc_out *o
 /* Runs every timer due at now_ms: rebalance delays and timeouts, sync and
  * session timeouts, offset expiry. */
 void gr_gc_tick(gr_gc *gc, int64_t now_ms, gr_gc_out *out);
-/* When gr_gc_tick next has work (GR_GC_NO_DEADLINE: none). */
+/* When gr_gc_tick next has work (GR_GC_NO_DEADLINE: none), or earlier:
+ * a deadline that moved later is noticed only by the next tick, which
+ * then does nothing and makes the answer exact again. O(1). */
 int64_t gr_gc_next_deadline(const gr_gc *gc);
 
 /* The state name Kafka uses ("Stable", ...); "Dead" for an unknown group.

@@ -1706,7 +1706,8 @@ static int cmd_group_describe(ctl *c)
                                 a->assigned_partitions[i].partitions[k])
                     ->member = m;
     }
-    qsort(v.l.v, (size_t)v.l.n, sizeof *v.l.v, cmp_group_partition);
+    if (v.l.n) /* no array at all for a group without partitions */
+        qsort(v.l.v, (size_t)v.l.n, sizeof *v.l.v, cmp_group_partition);
     v.leo = xalloc(c, (size_t)v.l.n, sizeof *v.leo);
     if (v.l.n) {
         const char **names = xalloc(c, (size_t)v.l.n, sizeof *names);

@@ -7,6 +7,8 @@ codes without disturbing the group's other members.
 """
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +37,7 @@ API_SYNC_GROUP = 14
 ERR_UNKNOWN_SERVER_ERROR = -1
 ERR_NONE = 0
 ERR_ILLEGAL_GENERATION = 22
+ERR_INVALID_COMMIT_OFFSET_SIZE = 28
 ERR_INCONSISTENT_GROUP_PROTOCOL = 23
 ERR_UNKNOWN_MEMBER_ID = 25
 ERR_REBALANCE_IN_PROGRESS = 27
@@ -397,16 +400,24 @@ def heartbeat(conn, group, generation, member_id):
     return err
 
 
-def commit(conn, group, generation, member_id, topic, partition, offset):
+def commit_partitions(conn, group, generation, member_id, topic, partitions):
+    """OffsetCommit v7 of [(partition, offset, metadata)]: the error of each."""
     w = Writer().string(group).int32(generation).string(member_id).nullable_string(None)
-    w.int32(1).string(topic).int32(1).int32(partition).int64(offset).int32(-1).nullable_string("")
+    w.int32(1).string(topic).int32(len(partitions))
+    for partition, offset, metadata in partitions:
+        w.int32(partition).int64(offset).int32(-1).nullable_string(metadata)
     conn.send(group_request(API_OFFSET_COMMIT, 7, w.bytes(), 4))
     r = Reader(conn.recv_frame(timeout=30))
     r.int32()
     r.int32()
     topics = r.array(lambda: (r.string(), r.array(lambda: (r.int32(), r.int16()))))
     r.expect_end("OffsetCommit v7")
-    return topics[0][1][0][1]
+    return [err for _, err in topics[0][1]]
+
+
+def commit(conn, group, generation, member_id, topic, partition, offset):
+    return commit_partitions(conn, group, generation, member_id, topic,
+                             [(partition, offset, "")])[0]
 
 
 def coordinator_conn(cluster, group):
@@ -472,3 +483,161 @@ def test_bad_group_input(one_broker):
         d = describe(c, group)
         assert d["state"] == "Stable" and [x["member_id"] for x in d["members"]] == [member]
     assert c.brokers[0].alive()
+
+
+def test_commit_too_large_for_the_log(cluster):
+    """Offsets whose records do not fit one batch of __consumer_offsets
+    (message.max.bytes) are answered INVALID_COMMIT_OFFSET_SIZE per
+    partition, as Kafka does, and nothing of them is stored."""
+    cluster.start(controllers=1, brokers=1,
+                  broker_config=dict(BROKER_CONFIG, **{"message.max.bytes": 4096}))
+    create(cluster, "big-commit", 2)
+    group = "big-commit-group"
+    with coordinator_conn(cluster, group) as conn:
+        small = [(0, 5, "a"), (1, 6, "b")]
+        big = [(0, 7, "x" * 3000), (1, 8, "y" * 3000)]  # each fits offset.metadata.max.bytes
+        eventually(lambda: commit_partitions(conn, group, -1, "", "big-commit", small)
+                   == [ERR_NONE, ERR_NONE], what="a first commit")
+        assert commit_partitions(conn, group, -1, "", "big-commit", big) == \
+            [ERR_INVALID_COMMIT_OFFSET_SIZE] * 2
+    cons = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group})
+    try:
+        got = cons.committed([TopicPartition("big-commit", p) for p in (0, 1)], timeout=30)
+    finally:
+        cons.close()
+    assert {tp.partition: tp.offset for tp in got} == {0: 5, 1: 6}
+
+
+
+ERR_COORDINATOR_LOAD_IN_PROGRESS = 14
+
+# Makes pread(2) of __consumer_offsets fail with EIO while a flag file
+# exists, for reads larger than a batch header: the coordinator's load
+# reads several batches at once, opening a log reads headers only.
+FAILING_READS_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failing(int fd, size_t n)
+{
+    const char *flag = getenv("GR_TEST_FAIL_READS");
+    if (!flag || n < 256 || access(flag, F_OK) != 0)
+        return 0;
+    char p[64], t[4096];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    ssize_t k = readlink(p, t, sizeof t - 1);
+    if (k <= 0)
+        return 0;
+    t[k] = 0;
+    return strstr(t, "/__consumer_offsets-") != NULL;
+}
+
+#define WRAP(name)                                                        \
+    ssize_t name(int fd, void *buf, size_t n, off_t off)                  \
+    {                                                                     \
+        static ssize_t (*real)(int, void *, size_t, off_t);               \
+        if (!real)                                                        \
+            real = (ssize_t(*)(int, void *, size_t, off_t))dlsym(RTLD_NEXT, #name); \
+        if (failing(fd, n)) {                                             \
+            errno = EIO;                                                  \
+            return -1;                                                    \
+        }                                                                 \
+        return real(fd, buf, n, off);                                     \
+    }
+WRAP(pread)
+WRAP(pread64)
+"""
+
+
+def test_failed_group_load_is_retried(cluster, tmp_path):
+    """A read error while the coordinator loads __consumer_offsets is
+    retried with a backoff: once the log reads again the groups are
+    served, without any change of leadership."""
+    cc = shutil.which("cc")
+    if not cc:
+        pytest.skip("no C compiler to build the failing-reads shim")
+    shim = tmp_path / "failing_reads.so"
+    (tmp_path / "failing_reads.c").write_text(FAILING_READS_C)
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(shim), str(tmp_path / "failing_reads.c"),
+                    "-ldl"], check=True)
+    cluster.start(controllers=1, brokers=1,
+                  broker_config=dict(BROKER_CONFIG, **{"offsets.topic.num.partitions": 1}))
+    broker = cluster.brokers[0]
+    create(cluster, "load-retry", 1)
+    group = "load-retry-group"
+    with coordinator_conn(cluster, group) as conn:
+        eventually(lambda: commit(conn, group, -1, "", "load-retry", 0, 40) == ERR_NONE,
+                   what="a first commit")
+        for offset in (41, 42):
+            assert commit(conn, group, -1, "", "load-retry", 0, offset) == ERR_NONE
+    broker.stop()
+    flag = tmp_path / "fail-reads"
+    flag.touch()
+    broker.env["LD_PRELOAD"] = str(shim)
+    broker.env["GR_TEST_FAIL_READS"] = str(flag)
+    # A sanitizer build must not insist on coming first in the library list.
+    broker.env["ASAN_OPTIONS"] = ":".join(
+        x for x in (os.environ.get("ASAN_OPTIONS"), "verify_asan_link_order=0") if x)
+    broker.start()
+    eventually(lambda: "retrying in" in broker.log_text(), what="a failed load")
+    with coordinator_conn(cluster, group) as conn:
+        assert commit(conn, group, -1, "", "load-retry", 0, 1) == ERR_COORDINATOR_LOAD_IN_PROGRESS
+    flag.unlink()  # the log reads again
+    cons = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group})
+    try:
+        got = cons.committed([TopicPartition("load-retry", 0)], timeout=30)
+    finally:
+        cons.close()
+    assert got[0].offset == 42
+    assert "__consumer_offsets-0: loaded 1 groups" in broker.log_text()
+
+
+ERR_NOT_COORDINATOR = 16
+
+
+def test_joins_pending_at_shutdown(cluster):
+    """JoinGroups still waiting for their rebalance when the broker is told
+    to stop are answered NOT_COORDINATOR (or their connections closed) and
+    nothing of them is left behind: with the sanitizer build, the broker's
+    log holds no leak report."""
+    cluster.start(controllers=1, brokers=1,
+                  broker_config=dict(BROKER_CONFIG,
+                                     **{"group.initial.rebalance.delay.ms": 600000}))
+    broker = cluster.brokers[0]
+    group = "shutdown-group"
+    conns = [coordinator_conn(cluster, group) for _ in range(8)]
+    try:
+        first = conns[0]
+        ids = []
+        for conn in conns[1:]:  # on the network threads in turn
+            j = eventually(lambda: (lambda x: x if x["error_code"] not in RETRIABLE_COORDINATOR
+                                    else None)(join(first, group)), what="a coordinator")
+            assert j["error_code"] == ERR_MEMBER_ID_REQUIRED
+            w = Writer().string(group).int32(10000).int32(10000).string(j["member_id"])
+            w.nullable_string(None).string("consumer").int32(1).string("range").int32(2)
+            conn.send(group_request(API_JOIN_GROUP, 5, w.raw(b"\0\0").bytes(), 7))
+            ids.append(j["member_id"])
+        # Its members exist and wait: the rebalance is in progress.
+        for member in ids:
+            eventually(lambda: heartbeat(first, group, 0, member) == ERR_REBALANCE_IN_PROGRESS,
+                       what="the joins waiting on the initial delay")
+        assert broker.stop() == 0
+        for conn in conns[1:]:
+            try:
+                r = Reader(conn.recv_frame(timeout=10))
+                assert r.int32() == 7
+                r.int32()
+                assert r.int16() == ERR_NOT_COORDINATOR
+            except EOFError:
+                pass  # closed before the answer went out: the client retries elsewhere
+    finally:
+        for conn in conns:
+            conn.close()
+    log = broker.log_text()
+    assert "LeakSanitizer" not in log and "AddressSanitizer" not in log, broker.log_tail(80)
+    assert "group answers still pending" not in log

@@ -5,9 +5,11 @@
  * and applied, then the replies are delivered (marked).
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/coordinator.h"
 #include "broker/group.h"
 #include "common/errors.h"
 #include "tests/unit/suites.h"
@@ -27,6 +29,7 @@ typedef struct {
     bool tombstones[64];
     gr_gc_reply *all[256]; /* every reply made, freed at the end */
     int nall;
+    bool fail_next_append; /* the next call's records do not reach the log */
 } H;
 
 static H h;
@@ -75,6 +78,19 @@ static void teardown(void)
 /* What the shell does after a call: append, apply, deliver. */
 static void settle(gr_gc_out *out)
 {
+    if (h.fail_next_append) {
+        /* As the shell: the replies go out (with the error), nothing is
+         * applied, the core hears of it and what it does then is settled. */
+        h.fail_next_append = false;
+        for (gr_gc_reply *r = out->replies; r; r = r->next)
+            r->waiter = DELIVERED;
+        gr_gc_out_free(out);
+        gr_gc_out next;
+        gr_gc_out_init(&next);
+        gr_gc_append_failed(h.gc, h.now, &next);
+        settle(&next);
+        return;
+    }
     h.nrecords = out->nrecords;
     for (size_t i = 0; i < out->nrecords && i < 64; i++) {
         h.kinds[i] = out->records[i].kind;
@@ -492,6 +508,34 @@ START_TEST(group_max_size)
 }
 END_TEST
 
+/* An existing member refused for the group's size (the rebalance already
+ * has group.max.size members waiting) is removed, as in Kafka, and told
+ * with no member id. */
+START_TEST(group_max_size_removes_refused_member)
+{
+    teardown();
+    setup_cfg(2, 3600000);
+    const char *a, *b;
+    stable_two("g", &a, &b);
+    gr_gc_reply *ja = join("g", a); /* the leader starts a rebalance */
+    ck_assert(!done(ja));
+    gr_gc_reply *jc = join_full("g", "", NULL, "consumer", RANGE, 1, 3, 10000, 20000);
+    ck_assert(!done(jc)); /* one was waiting: room for a second */
+    gr_gc_reply *jb = join("g", b);
+    ck_assert(done(jb));
+    ck_assert_int_eq(jb->join.error_code, GR_GROUP_MAX_SIZE_REACHED);
+    ck_assert_int_eq(jb->join.member_id.len, 0);
+    ck_assert_int_eq(hb("g", b, 1), GR_UNKNOWN_MEMBER_ID);
+    gr_describe_groups_response_described_group d;
+    gr_gc_describe(h.gc, S("g"), &h.arena, &d);
+    ck_assert_int_eq(d.members_count, 2);
+    tick_to(h.now + 20000);
+    ck_assert(done(ja) && done(jc));
+    ck_assert_int_eq(ja->join.generation_id, 2);
+    ck_assert_int_eq(ja->join.members_count, 2);
+}
+END_TEST
+
 /* ---- heartbeats and timeouts ---- */
 
 START_TEST(heartbeat_errors)
@@ -772,8 +816,8 @@ typedef struct {
     const char *metadata;
 } C;
 
-static gr_offset_commit_response commit(const char *group, const char *member, int32_t gen,
-                                        const char *instance, const C *c, int n, int16_t version)
+static gr_offset_commit_response commit_s(gr_str group, const char *member, int32_t gen,
+                                          const char *instance, const C *c, int n, int16_t version)
 {
     gr_offset_commit_request req;
     gr_offset_commit_request_init(&req);
@@ -788,7 +832,7 @@ static gr_offset_commit_response commit(const char *group, const char *member, i
         p[i].committed_offset = c[i].offset;
         p[i].committed_metadata = c[i].metadata ? S(c[i].metadata) : GR_STR_NULL;
     }
-    req.group_id = S(group);
+    req.group_id = group;
     req.generation_id_or_member_epoch = gen;
     req.member_id = S(member);
     req.group_instance_id = instance ? S(instance) : GR_STR_NULL;
@@ -800,6 +844,12 @@ static gr_offset_commit_response commit(const char *group, const char *member, i
     gr_gc_commit(h.gc, &req, version, h.now, &h.arena, &resp, &out);
     settle(&out);
     return resp;
+}
+
+static gr_offset_commit_response commit(const char *group, const char *member, int32_t gen,
+                                        const char *instance, const C *c, int n, int16_t version)
+{
+    return commit_s(S(group), member, gen, instance, c, n, version);
 }
 
 static int16_t commit_err(const char *group, const char *member, int32_t gen, int16_t version)
@@ -1249,6 +1299,276 @@ START_TEST(free_answers_waiters)
 }
 END_TEST
 
+/* The leader's assignment cannot be stored: the members hear of it (the
+ * shell's error) and the group rebalances instead of staying Stable with
+ * an assignment that is not in the log, as Kafka's coordinator does. */
+START_TEST(failed_assignment_store_rebalances)
+{
+    gr_gc_reply *ja = join("g", "");
+    gr_gc_reply *jb = join("g", "");
+    tick_to(h.now + 6000);
+    const char *a = id_of(ja), *b = id_of(jb);
+    gr_gc_reply *sb = sync_("g", b, 1);
+    ck_assert(!done(sb));
+    const char *ids[] = {a, b};
+    const char *as[] = {"PA", "PB"};
+    h.fail_next_append = true;
+    gr_gc_reply *sa = sync_full("g", a, 1, NULL, ids, as, 2, 3, NULL);
+    ck_assert(done(sa) && done(sb));
+    ck_assert_str_eq(state("g"), "PreparingRebalance");
+    ck_assert_int_eq(hb("g", b, 1), GR_REBALANCE_IN_PROGRESS);
+    gr_describe_groups_response_described_group d;
+    gr_gc_describe(h.gc, S("g"), &h.arena, &d);
+    ck_assert_int_eq(d.members_count, 2);
+    ck_assert_int_eq(d.members[0].member_assignment.len, 0);
+    ck_assert_int_eq(d.members[1].member_assignment.len, 0);
+
+    /* Both rejoin: a new generation, whose stored assignment holds. */
+    gr_gc_reply *ja2 = join("g", a);
+    gr_gc_reply *jb2 = join("g", b);
+    ck_assert(done(ja2) && done(jb2));
+    ck_assert_int_eq(ja2->join.generation_id, 2);
+    gr_gc_reply *sb2 = sync_("g", b, 2);
+    gr_gc_reply *sa2 = sync_full("g", a, 2, NULL, ids, as, 2, 3, NULL);
+    ck_assert(done(sa2) && done(sb2));
+    ck_assert_int_eq(sb2->sync.error_code, GR_NONE);
+    ck_assert(memcmp(sb2->sync.assignment.ptr, "PB", 2) == 0);
+    ck_assert_str_eq(state("g"), "Stable");
+    tick_to(h.now + 9000);
+    ck_assert_str_eq(state("g"), "Stable");
+}
+END_TEST
+
+/* KIP-394: a member that joined and never got its first generation (here
+ * because the rebalance waits on a silent old member with a long
+ * rebalance timeout) is removed after the new member join timeout, its
+ * JoinGroup answered UNKNOWN_MEMBER_ID; the old member stays. */
+START_TEST(new_member_join_timeout)
+{
+    ck_assert_int_eq(h.cfg.new_member_join_timeout_ms, 300000);
+    gr_gc_reply *ja = join_full("g", "", NULL, "consumer", RANGE, 1, 3, 10000, 600000);
+    tick_to(h.now + 3000);
+    ck_assert(done(ja));
+    const char *a = id_of(ja);
+    const char *ids[] = {a};
+    const char *as[] = {"PA"};
+    ck_assert(done(sync_full("g", a, 1, NULL, ids, as, 1, 3, NULL)));
+    int64_t t0 = h.now;
+    gr_gc_reply *jb = join_full("g", "", NULL, "consumer", RANGE, 1, 3, 10000, 600000);
+    ck_assert(!done(jb));
+    ck_assert_str_eq(state("g"), "PreparingRebalance");
+    /* The old member heartbeats, never rejoins; the new one just waits. */
+    while (h.now + 5000 < t0 + 300000) {
+        tick_to(h.now + 5000);
+        ck_assert_int_eq(hb("g", a, 1), GR_REBALANCE_IN_PROGRESS);
+        ck_assert(!done(jb));
+    }
+    tick_to(t0 + 300000);
+    ck_assert(done(jb));
+    ck_assert_int_eq(jb->join.error_code, GR_UNKNOWN_MEMBER_ID);
+    ck_assert_int_eq(hb("g", a, 1), GR_REBALANCE_IN_PROGRESS);
+    gr_describe_groups_response_described_group d;
+    gr_gc_describe(h.gc, S("g"), &h.arena, &d);
+    ck_assert_int_eq(d.members_count, 1);
+
+    /* A new member that gets its generation in time is an ordinary one
+     * from then on: its session, not the join timeout, keeps it. */
+    gr_gc_reply *jc = join_full("g", "", NULL, "consumer", RANGE, 1, 3, 10000, 600000);
+    gr_gc_reply *ja2 = join_full("g", a, NULL, "consumer", RANGE, 1, 3, 10000, 600000);
+    ck_assert(done(ja2) && done(jc));
+    ck_assert_int_eq(jc->join.error_code, GR_NONE);
+    const char *c = id_of(jc);
+    ck_assert(!done(sync_("g", c, 2)));
+    const char *ids2[] = {a, c};
+    const char *as2[] = {"PA", "PC"};
+    ck_assert(done(sync_full("g", a, 2, NULL, ids2, as2, 2, 3, NULL)));
+    for (int i = 0; i < 70; i++) {
+        tick_to(h.now + 5000);
+        ck_assert_int_eq(hb("g", a, 2), GR_NONE);
+        ck_assert_int_eq(hb("g", c, 2), GR_NONE);
+    }
+    ck_assert_str_eq(state("g"), "Stable");
+}
+END_TEST
+
+/* Thousands of groups in one partition: each found by its id while the
+ * table grows, each gone once deleted, and the others untouched. */
+START_TEST(many_groups)
+{
+    enum { N = 5000 };
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "group-%d", i);
+        C c = {"t", i % 7, 1000 + i, NULL};
+        commit(name, "", -1, NULL, &c, 1, 8);
+    }
+    ck_assert_uint_eq(gr_gc_group_count(h.gc), N);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "group-%d", i);
+        ck_assert_int_eq(fetched(name, "t", i % 7, NULL), 1000 + i);
+    }
+    for (int i = 0; i < N; i += 2) {
+        snprintf(name, sizeof name, "group-%d", i);
+        gr_gc_out out;
+        gr_gc_out_init(&out);
+        ck_assert_int_eq(gr_gc_delete_group(h.gc, S(name), h.now, &out), GR_NONE);
+        settle(&out);
+    }
+    ck_assert_uint_eq(gr_gc_group_count(h.gc), N / 2);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "group-%d", i);
+        ck_assert_int_eq(fetched(name, "t", i % 7, NULL), i % 2 ? 1000 + i : -1);
+        ck_assert_str_eq(state(name), i % 2 ? "Empty" : "Dead");
+    }
+    gr_list_groups_request lr;
+    gr_list_groups_request_init(&lr);
+    gr_list_groups_response_listed_group *listed = NULL;
+    int32_t count = 0, cap = 0;
+    ck_assert(gr_gc_list(h.gc, &lr, &h.arena, &listed, &count, &cap));
+    ck_assert_int_eq(count, N / 2);
+}
+END_TEST
+
+/* Kafka's validateMember: a request naming an instance id that no static
+ * member holds is UNKNOWN_MEMBER_ID, even from a real dynamic member id,
+ * for JoinGroup, SyncGroup, Heartbeat, OffsetCommit and LeaveGroup alike;
+ * the member itself is untouched. */
+START_TEST(unknown_instance_id_is_unknown_member)
+{
+    const char *a = stable_one("g");
+    gr_gc_reply *j = join_full("g", a, "no-such-instance", "consumer", RANGE, 1, 5, 10000, 20000);
+    ck_assert(done(j));
+    ck_assert_int_eq(j->join.error_code, GR_UNKNOWN_MEMBER_ID);
+    gr_gc_reply *sy = sync_full("g", a, 1, "no-such-instance", NULL, NULL, 0, 3, NULL);
+    ck_assert(done(sy));
+    ck_assert_int_eq(sy->sync.error_code, GR_UNKNOWN_MEMBER_ID);
+    ck_assert_int_eq(hb_full("g", a, 1, "no-such-instance"), GR_UNKNOWN_MEMBER_ID);
+    C c = {"t", 0, 5, NULL};
+    gr_offset_commit_response cr = commit("g", a, 1, "no-such-instance", &c, 1, 8);
+    ck_assert_int_eq(cr.topics[0].partitions[0].error_code, GR_UNKNOWN_MEMBER_ID);
+    const char *m[] = {a};
+    const char *inst[] = {"no-such-instance"};
+    gr_leave_group_response l = leave("g", m, inst, 1, 3);
+    ck_assert_int_eq(l.members[0].error_code, GR_UNKNOWN_MEMBER_ID);
+    ck_assert_str_eq(state("g"), "Stable");
+    ck_assert_int_eq(hb("g", a, 1), GR_NONE);
+}
+END_TEST
+
+/* In CompletingRebalance every member that has not sent SyncGroup by the
+ * deadline is removed, not just the first (whose removal starts a
+ * rebalance that would otherwise forgive the others); the one that synced
+ * stays and is told to rejoin. */
+START_TEST(sync_timeout_removes_every_unsynced_member)
+{
+    gr_gc_reply *ja = join("g", "");
+    gr_gc_reply *jb = join("g", "");
+    gr_gc_reply *jc = join("g", "");
+    tick_to(h.now + 6000);
+    ck_assert(done(ja) && done(jb) && done(jc));
+    const char *a = id_of(ja), *b = id_of(jb), *c = id_of(jc);
+    ck_assert_str_eq(state("g"), "CompletingRebalance");
+    gr_gc_reply *sc = sync_("g", c, 1); /* the leader A and B never sync */
+    ck_assert(!done(sc));
+    for (int i = 0; i < 6; i++) {
+        tick_to(h.now + 3000);
+        ck_assert_int_eq(hb("g", a, 1), GR_NONE);
+        ck_assert_int_eq(hb("g", b, 1), GR_NONE);
+        ck_assert_int_eq(hb("g", c, 1), GR_NONE);
+    }
+    tick_to(h.now + 2000);
+    ck_assert(done(sc));
+    ck_assert_int_eq(sc->sync.error_code, GR_REBALANCE_IN_PROGRESS);
+    ck_assert_str_eq(state("g"), "PreparingRebalance");
+    ck_assert_int_eq(hb("g", a, 1), GR_UNKNOWN_MEMBER_ID);
+    ck_assert_int_eq(hb("g", b, 1), GR_UNKNOWN_MEMBER_ID);
+    gr_describe_groups_response_described_group d;
+    gr_gc_describe(h.gc, S("g"), &h.arena, &d);
+    ck_assert_int_eq(d.members_count, 1);
+    /* C rejoins alone and leads the next generation. */
+    gr_gc_reply *jc2 = join("g", c);
+    ck_assert(done(jc2));
+    ck_assert_int_eq(jc2->join.generation_id, 2);
+    ck_assert_int_eq(jc2->join.members_count, 1);
+}
+END_TEST
+
+/* A group id with a NUL byte cannot be held (nor written back) as it
+ * came: it is refused like an empty one, and no group is left behind. */
+START_TEST(group_id_with_nul_refused)
+{
+    static const char id[] = {'a', '\0', 'b'};
+    gr_str bad = {id, 3};
+    gr_join_group_request req;
+    gr_join_group_request_init(&req);
+    gr_join_group_request_protocol p = {S("range"), {(const uint8_t *)"m", 1}};
+    req.group_id = bad;
+    req.session_timeout_ms = 10000;
+    req.rebalance_timeout_ms = 10000;
+    req.member_id = S("");
+    req.protocol_type = S("consumer");
+    req.protocols = &p;
+    req.protocols_count = 1;
+    gr_gc_reply *r = new_reply(false, 3);
+    gr_gc_out out;
+    gr_gc_out_init(&out);
+    gr_gc_join(h.gc, &req, "client", "/h", r, h.now, &out);
+    settle(&out);
+    ck_assert(done(r));
+    ck_assert_int_eq(r->join.error_code, GR_INVALID_GROUP_ID);
+
+    C c = {"t", 0, 5, NULL};
+    gr_offset_commit_response resp = commit_s(bad, "", -1, NULL, &c, 1, 8);
+    ck_assert_uint_eq(h.nrecords, 0);
+    ck_assert_int_eq(resp.topics[0].partitions[0].error_code, GR_INVALID_GROUP_ID);
+    ck_assert_uint_eq(gr_gc_group_count(h.gc), 0);
+}
+END_TEST
+
+/* The next deadline may be early (a heartbeat moved the one it was), never
+ * late: ticking at it changes nothing, and after the tick it is exact. */
+START_TEST(next_deadline_early_never_late)
+{
+    const char *a = stable_one("g");
+    int64_t t0 = h.now;
+    ck_assert_int_le(gr_gc_next_deadline(h.gc), t0 + 10000);
+    tick_to(t0 + 5000);
+    ck_assert_int_eq(hb("g", a, 1), GR_NONE); /* its session now ends at t0 + 15000 */
+    int64_t d = gr_gc_next_deadline(h.gc);
+    ck_assert_int_le(d, t0 + 15000);
+    tick_at(d > h.now ? d : h.now);
+    ck_assert_str_eq(state("g"), "Stable");
+    ck_assert_int_eq(hb("g", a, 1), GR_NONE);
+    tick_at(h.now);
+    ck_assert_int_eq(gr_gc_next_deadline(h.gc), h.now + 10000);
+}
+END_TEST
+
+/* The answers of a failed append of __consumer_offsets, as Kafka's group
+ * coordinator gives them: too large is the committer's fault for offsets
+ * (INVALID_COMMIT_OFFSET_SIZE) and the server's for a group's metadata. */
+START_TEST(append_errors_mapped_as_kafka)
+{
+    static const struct {
+        int16_t append, offsets, group;
+    } cases[] = {
+        {GR_RECORD_LIST_TOO_LARGE, GR_INVALID_COMMIT_OFFSET_SIZE, GR_UNKNOWN_SERVER_ERROR},
+        {GR_MESSAGE_TOO_LARGE, GR_INVALID_COMMIT_OFFSET_SIZE, GR_UNKNOWN_SERVER_ERROR},
+        {GR_INVALID_FETCH_SIZE, GR_INVALID_COMMIT_OFFSET_SIZE, GR_UNKNOWN_SERVER_ERROR},
+        {GR_NOT_LEADER_OR_FOLLOWER, GR_NOT_COORDINATOR, GR_NOT_COORDINATOR},
+        {GR_KAFKA_STORAGE_ERROR, GR_NOT_COORDINATOR, GR_NOT_COORDINATOR},
+        {GR_UNKNOWN_TOPIC_OR_PARTITION, GR_COORDINATOR_NOT_AVAILABLE, GR_COORDINATOR_NOT_AVAILABLE},
+        {GR_NOT_ENOUGH_REPLICAS, GR_COORDINATOR_NOT_AVAILABLE, GR_COORDINATOR_NOT_AVAILABLE},
+        {GR_REQUEST_TIMED_OUT, GR_COORDINATOR_NOT_AVAILABLE, GR_COORDINATOR_NOT_AVAILABLE},
+        {GR_UNKNOWN_SERVER_ERROR, GR_UNKNOWN_SERVER_ERROR, GR_UNKNOWN_SERVER_ERROR},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_int_eq(gr_coordinator_append_error(cases[i].append, false), cases[i].offsets);
+        ck_assert_int_eq(gr_coordinator_append_error(cases[i].append, true), cases[i].group);
+    }
+}
+END_TEST
+
 Suite *group_suite(void)
 {
     Suite *s = suite_create("group");
@@ -1263,6 +1583,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, protocol_selection_by_votes);
     tcase_add_test(tc, join_bad_input);
     tcase_add_test(tc, group_max_size);
+    tcase_add_test(tc, group_max_size_removes_refused_member);
     tcase_add_test(tc, heartbeat_errors);
     tcase_add_test(tc, session_timeout_removes_member);
     tcase_add_test(tc, rebalance_timeout_drops_silent_members);
@@ -1286,6 +1607,14 @@ Suite *group_suite(void)
     tcase_add_test(tc, replay_rebuilds_state);
     tcase_add_test(tc, describe_and_list);
     tcase_add_test(tc, free_answers_waiters);
+    tcase_add_test(tc, append_errors_mapped_as_kafka);
+    tcase_add_test(tc, failed_assignment_store_rebalances);
+    tcase_add_test(tc, new_member_join_timeout);
+    tcase_add_test(tc, many_groups);
+    tcase_add_test(tc, unknown_instance_id_is_unknown_member);
+    tcase_add_test(tc, sync_timeout_removes_every_unsynced_member);
+    tcase_add_test(tc, group_id_with_nul_refused);
+    tcase_add_test(tc, next_deadline_early_never_late);
     suite_add_tcase(s, tc);
     return s;
 }
