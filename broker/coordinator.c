@@ -251,9 +251,22 @@ static int16_t append_out(gr_coord_slot *s, gr_gc_out *out)
 {
     if (out->nrecords == 0 && !out->failed)
         return GR_NONE;
-    int16_t err = out->failed ? GR_UNKNOWN_SERVER_ERROR
-                              : gr_offsets_append(s->p, out->records, out->nrecords,
-                                                  gr_coordinator_now_ms(), NULL);
+    int16_t err;
+    if (out->failed) {
+        err = GR_UNKNOWN_SERVER_ERROR;
+    } else if (out->split) {
+        size_t done = 0;
+        err = gr_offsets_append_split(s->p, out->records, out->nrecords, gr_coordinator_now_ms(),
+                                      &done);
+        if (err != GR_NONE && done > 0) {
+            /* What is in the log is applied; the rest fails as a whole. */
+            gr_gc_out head = *out;
+            head.nrecords = done;
+            gr_gc_applied(s->gc, &head);
+        }
+    } else {
+        err = gr_offsets_append(s->p, out->records, out->nrecords, gr_coordinator_now_ms(), NULL);
+    }
     if (err == GR_NONE) {
         gr_gc_applied(s->gc, out);
         return GR_NONE;

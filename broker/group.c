@@ -2207,6 +2207,7 @@ void gr_gc_tick(gr_gc *gc, int64_t now, gr_gc_out *o)
 {
     if (gc->loading)
         return;
+    o->split = true;
     for (group *g = gc->groups, *gn; g; g = gn) {
         gn = g->next;
         for (member *p = g->pending, *pn; p; p = pn) {

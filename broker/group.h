@@ -111,6 +111,11 @@ typedef struct {
     size_t nrecords, cap;
     gr_arena arena; /* strings of the records */
     bool failed;    /* a record could not be built (allocation): treat as an append error */
+    /* The records do not depend on each other (timer work: expiry and
+     * timeouts, Kafka's non-atomic writes): the shell may write them in
+     * several batches, so that their sum exceeding one batch of the log
+     * does not stop them all for good. */
+    bool split;
 } gr_gc_out;
 
 void gr_gc_out_init(gr_gc_out *o);

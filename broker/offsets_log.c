@@ -215,6 +215,28 @@ int16_t gr_offsets_append(gr_partition *p, const gr_offsets_record *recs, size_t
     }
 }
 
+int16_t gr_offsets_append_split(gr_partition *p, const gr_offsets_record *recs, size_t n,
+                                int64_t now_ms, size_t *appended)
+{
+    size_t done = 0, k = n;
+    int16_t err = GR_NONE;
+    while (done < n && err == GR_NONE) {
+        if (k > n - done)
+            k = n - done;
+        /* Halve until the batch fits; the size that fitted is where the
+         * next batch starts, so the work stays near one encoding per
+         * record rather than one per halving. */
+        while ((err = gr_offsets_append(p, recs + done, k, now_ms, NULL)) ==
+                   GR_RECORD_LIST_TOO_LARGE &&
+               k > 1)
+            k = (k + 1) / 2;
+        if (err == GR_NONE)
+            done += k;
+    }
+    *appended = done;
+    return err;
+}
+
 /* ---- loading ---- */
 
 typedef struct {

@@ -64,6 +64,16 @@ typedef struct {
 int16_t gr_offsets_append(gr_partition *p, const gr_offsets_record *recs, size_t n, int64_t now_ms,
                           int64_t *last_offset);
 
+/* Appends n records (n >= 1) that do not depend on each other in as few
+ * batches as hold them, each within p's max.message.bytes: Kafka's
+ * non-atomic coordinator writes (offset expiry, timeouts), which a single
+ * batch too large for the log must not stop for good. *appended gets how
+ * many records, from the first, are in the log. Returns 0, or the error of
+ * the first batch that failed (RECORD_LIST_TOO_LARGE only when one record
+ * alone is too large). */
+int16_t gr_offsets_append_split(gr_partition *p, const gr_offsets_record *recs, size_t n,
+                                int64_t now_ms, size_t *appended);
+
 /* Encodes the batch gr_offsets_append writes (base offset 0) into w; for
  * tests and tools. Returns GR_OK or a gr_err. */
 int gr_offsets_encode_batch(const gr_offsets_record *recs, size_t n, int64_t now_ms, gr_writer *w);

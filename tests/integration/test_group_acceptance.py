@@ -508,6 +508,49 @@ def test_commit_too_large_for_the_log(cluster):
     assert {tp.partition: tp.offset for tp in got} == {0: 5, 1: 6}
 
 
+def commit_v2(conn, group, topic, partitions, retention_ms):
+    """OffsetCommit v2 outside group management, asking for its own retention
+    time: the error of each of [(partition, offset)]."""
+    w = Writer().string(group).int32(-1).string("").int64(retention_ms)
+    w.int32(1).string(topic).int32(len(partitions))
+    for partition, offset in partitions:
+        w.int32(partition).int64(offset).nullable_string("")
+    conn.send(group_request(API_OFFSET_COMMIT, 2, w.bytes(), 5))
+    r = Reader(conn.recv_frame(timeout=30))
+    r.int32()
+    topics = r.array(lambda: (r.string(), r.array(lambda: (r.int32(), r.int16()))))
+    r.expect_end("OffsetCommit v2")
+    return [err for _, err in topics[0][1]]
+
+
+def test_expiry_larger_than_one_batch(cluster):
+    """Offsets that expire together but whose tombstones do not fit one batch
+    of __consumer_offsets (message.max.bytes) still expire: the expiry is
+    written in as many batches as it takes, as Kafka's coordinator does."""
+    cluster.start(controllers=1, brokers=1,
+                  broker_config=dict(BROKER_CONFIG, **{"message.max.bytes": 4096,
+                                                       "offsets.retention.check.interval.ms":
+                                                       1000}))
+    topic, group, per_commit, commits = "xt", "xg", 60, 4
+    create(cluster, topic, 1)
+    n = per_commit * commits
+    with coordinator_conn(cluster, group) as conn:
+        # Each commit fits a batch; all of them expire in the same check.
+        for k in range(commits):
+            parts = [(p, p + 1) for p in range(k * per_commit, (k + 1) * per_commit)]
+            assert eventually(lambda: commit_v2(conn, group, topic, parts, 3000)
+                              == [ERR_NONE] * per_commit, what="a commit")
+    cons = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(n)]
+        assert sum(tp.offset >= 0 for tp in cons.committed(tps, timeout=30)) == n
+        eventually(lambda: all(tp.offset < 0 for tp in cons.committed(tps, timeout=30)),
+                   timeout=15, what="the offsets to expire")
+    finally:
+        cons.close()
+    assert "cannot append" not in cluster.brokers[0].log_text()
+
+
 
 ERR_COORDINATOR_LOAD_IN_PROGRESS = 14
 

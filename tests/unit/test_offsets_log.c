@@ -530,6 +530,44 @@ START_TEST(append_errors)
 }
 END_TEST
 
+/* Records that do not depend on each other go in as many batches as hold
+ * them; only a record too large on its own stops them, after the ones
+ * before it are in. */
+START_TEST(append_split_across_batches)
+{
+    gr_partition *p = open_partition();
+    static char md[101];
+    memset(md, 'm', sizeof md - 1);
+    enum { N = 40 };
+    gr_offsets_record recs[N];
+    char topics[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(topics[i], sizeof topics[i], "t%d", i);
+        recs[i] = offset_rec("g", topics[i], i, i, md);
+    }
+    atomic_store(&p->max_message_bytes, 2048);
+    ck_assert_int_eq(gr_offsets_append(p, recs, N, T0, NULL), GR_RECORD_LIST_TOO_LARGE);
+    size_t done = 0;
+    ck_assert_int_eq(gr_offsets_append_split(p, recs, N, T0, &done), GR_NONE);
+    ck_assert_uint_eq(done, N);
+    ck_assert_int_eq(gr_log_end_offset(p->log), N);
+    seen s;
+    load_all(p, &s);
+    ck_assert_int_eq(s.n, N);
+    for (int i = 0; i < N; i++)
+        assert_seen(&s, i, &recs[i], i);
+
+    /* The third record alone exceeds the limit: the two before it stay. */
+    static char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    recs[2].offset.metadata = gr_str_from(big);
+    ck_assert_int_eq(gr_offsets_append_split(p, recs, 5, T0, &done), GR_RECORD_LIST_TOO_LARGE);
+    ck_assert_uint_eq(done, 2);
+    ck_assert_int_eq(gr_log_end_offset(p->log), N + 2);
+    close_partition(p);
+}
+END_TEST
+
 /* Appends a batch of raw key/value records (offset deltas 0..n-1). */
 static void append_raw(gr_log *log, const gr_bytes *keys, const gr_bytes *values, int n,
                        gr_codec codec, int16_t attributes, int64_t producer_id)
@@ -924,6 +962,7 @@ Suite *offsets_log_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, append_and_load_every_kind);
     tcase_add_test(tc, append_errors);
+    tcase_add_test(tc, append_split_across_batches);
     tcase_add_test(tc, unknown_kinds_skipped_quietly);
     tcase_add_test(tc, damaged_records_skipped);
     tcase_add_test(tc, batch_damaged_on_disk_skipped);
