@@ -74,6 +74,7 @@
 #include <time.h>
 
 #include "broker/api.h"
+#include "broker/offsets_topic.h"
 #include "broker/replica.h"
 #include "broker/waits.h"
 #include "common/compress.h"
@@ -498,6 +499,13 @@ static int acks_wait(acks_all *a, int32_t timeout_ms, gr_writer *out)
     return GR_PENDING; /* answered by acks_done, perhaps already */
 }
 
+/* Kafka lets a client append to an internal topic only under the client
+ * id of its own admin tools. */
+static bool internal_writer(const gr_request *req)
+{
+    return gr_str_eq(req->header.client_id, "__admin_client");
+}
+
 /* One partition of the request; with acks=all, a partition appended but
  * not yet covered by its high watermark is added to a's waiting ones. */
 static void produce_partition(gr_request *req, int16_t acks, gr_str topic,
@@ -520,6 +528,17 @@ static void produce_partition(gr_request *req, int16_t acks, gr_str topic,
     }
     int16_t err;
     gr_partition *p = gr_replica_get(b->replicas, topic, in->index, &err);
+    if (!p && err != GR_NOT_LEADER_OR_FOLLOWER) {
+        out->error_code = err; /* no such partition in the cluster */
+        return;
+    }
+    if (gr_internal_topic(topic) && !internal_writer(req)) {
+        /* As Kafka: only its coordinators write the internal topics. What
+         * a client wrote there would be loaded as the groups' state. */
+        out->error_code = GR_INVALID_TOPIC_EXCEPTION;
+        gr_partition_unref(p);
+        return;
+    }
     if (!p) {
         out->error_code = err;
         return;

@@ -311,3 +311,30 @@ def test_high_watermark_checkpoint(cluster):
     assert produce_one(b, topic, one())["base_offset"] == 3
     b.stop()  # a clean close writes the last one
     assert path.read_text() == f"0\n1\n{topic} 0 4\n"
+
+
+# ---- internal topics ----
+
+ERR_INVALID_TOPIC_EXCEPTION = 17
+
+
+def test_clients_cannot_write_consumer_offsets(single):
+    """As Kafka: a client's Produce to __consumer_offsets is refused with
+    INVALID_TOPIC_EXCEPTION and nothing reaches the log, whose records the
+    group coordinator loads as the groups' state."""
+    topic = "__consumer_offsets"
+    broker = single.brokers[0]
+    with broker.connect() as c:
+        eventually(lambda: any(x["error_code"] == ERR_NONE
+                               for x in c.find_coordinator(["g"], 0, 4)),
+                   what="__consumer_offsets")
+
+    def led():
+        md = single.metadata(broker, topics=[topic])
+        t = [t for t in md["topics"] if t["name"] == topic]
+        return t and t[0]["partitions"] and all(p["leader_id"] >= 0 for p in t[0]["partitions"])
+    eventually(led, what="leaders of __consumer_offsets")
+    before = fetch(broker, topic)["high_watermark"]
+    got = produce_one(broker, topic, one(k=b"\0\1\0\1g\0\1t\0\0\0\0", v=b"junk"))
+    assert got["error_code"] == ERR_INVALID_TOPIC_EXCEPTION
+    assert fetch(broker, topic)["high_watermark"] == before
