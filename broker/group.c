@@ -818,8 +818,27 @@ static bool supports_protocols(group *g, const gr_join_group_request *req)
     return false;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A topic (gr_str key) against a subscribed name, in strcmp's order. */
+static int cmp_topic(const void *key, const void *elem)
+{
+    const gr_str *t = key;
+    const char *c = *(char *const *)elem;
+    size_t cl = strlen(c), tl = t->len > 0 ? (size_t)t->len : 0;
+    int r = memcmp(t->ptr ? t->ptr : "", c, tl < cl ? tl : cl);
+    if (r)
+        return r;
+    return tl < cl ? -1 : tl > cl;
+}
+
 /* The topics the members of a "consumer" group subscribe to (for
- * OffsetDelete); unknown when a subscription does not decode. */
+ * OffsetDelete and the expiry); unknown when a subscription does not
+ * decode. Sorted without duplicates: a member may name hundreds of
+ * thousands of topics, and this runs under the partition's lock. */
 static void compute_subscribed(group *g)
 {
     free_subscribed(g);
@@ -828,6 +847,7 @@ static void compute_subscribed(group *g)
     gr_arena a;
     gr_arena_init(&a);
     bool ok = true;
+    int32_t cap = 0;
     for (member *m = g->members; m && ok; m = m->next) {
         const proto *p = member_proto(m, g->protocol);
         if (!p || p->len < 2) {
@@ -850,38 +870,52 @@ static void compute_subscribed(group *g)
             break;
         }
         for (int32_t i = 0; i < sub.topics_count && ok; i++) {
-            bool seen = false;
-            for (int32_t k = 0; k < g->nsubscribed && !seen; k++)
-                seen = str_eq(sub.topics[i], g->subscribed[k]);
-            if (seen)
-                continue;
-            char **n = realloc(g->subscribed, ((size_t)g->nsubscribed + 1) * sizeof *n);
-            if (!n) {
-                ok = false;
-                break;
+            if (g->nsubscribed == cap) {
+                int32_t nc = cap ? (cap > INT32_MAX / 2 ? INT32_MAX : cap * 2) : 16;
+                char **n = nc > cap ? realloc(g->subscribed, (size_t)nc * sizeof *n) : NULL;
+                if (!n) {
+                    ok = false;
+                    break;
+                }
+                g->subscribed = n;
+                cap = nc;
             }
-            g->subscribed = n;
-            if (!dup_str(sub.topics[i], &n[g->nsubscribed]) || !n[g->nsubscribed])
+            if (!dup_str(sub.topics[i], &g->subscribed[g->nsubscribed]) ||
+                !g->subscribed[g->nsubscribed])
                 ok = false;
             else
                 g->nsubscribed++;
         }
+        gr_arena_free(&a); /* one member's decoded subscription at a time */
+        gr_arena_init(&a);
     }
     gr_arena_free(&a);
-    if (!ok)
+    if (!ok) {
         free_subscribed(g);
-    else
-        g->subscribed_known = true;
+        return;
+    }
+    if (g->nsubscribed > 1) {
+        qsort(g->subscribed, (size_t)g->nsubscribed, sizeof *g->subscribed, cmp_name);
+        int32_t k = 1;
+        for (int32_t i = 1; i < g->nsubscribed; i++) {
+            if (strcmp(g->subscribed[i], g->subscribed[k - 1]) == 0)
+                free(g->subscribed[i]);
+            else
+                g->subscribed[k++] = g->subscribed[i];
+        }
+        g->nsubscribed = k;
+    }
+    g->subscribed_known = true;
 }
 
 static bool subscribed_to(group *g, gr_str topic)
 {
     if (!g->subscribed_known)
         return true; /* as Kafka: when in doubt the group may be reading it */
-    for (int32_t i = 0; i < g->nsubscribed; i++)
-        if (str_eq(topic, g->subscribed[i]))
-            return true;
-    return false;
+    if (topic.len < 0 || (topic.len > 0 && memchr(topic.ptr, 0, (size_t)topic.len)))
+        return false; /* no subscribed name is null or holds a NUL */
+    return g->nsubscribed > 0 && bsearch(&topic, g->subscribed, (size_t)g->nsubscribed,
+                                         sizeof *g->subscribed, cmp_topic) != NULL;
 }
 
 static void complete_join(gr_gc *gc, group *g, int64_t now, gr_gc_out *o);

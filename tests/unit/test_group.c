@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "broker/coordinator.h"
 #include "broker/group.h"
@@ -1014,13 +1015,14 @@ END_TEST
 /* ConsumerProtocolSubscription v0 subscribing to one topic "t". */
 static const char SUB_T[] = "\x00\x00" "\x00\x00\x00\x01" "\x00\x01" "t" "\xff\xff\xff\xff";
 
-/* Static member "i" of group "g", Stable, subscribed to "t". */
-static const char *stable_subscriber(void)
+/* Static member "i" of group "g", Stable, with the subscription meta;
+ * *join_secs (if not NULL) gets how long completing the join took. */
+static const char *stable_subscriber_with(const uint8_t *meta, int32_t len, double *join_secs)
 {
     gr_gc_reply *j = new_reply(false, 5);
     gr_join_group_request jr;
     gr_join_group_request_init(&jr);
-    gr_join_group_request_protocol pr = {S("range"), {(const uint8_t *)SUB_T, sizeof SUB_T - 1}};
+    gr_join_group_request_protocol pr = {S("range"), {meta, len}};
     jr.group_id = S("g");
     jr.session_timeout_ms = 10000;
     jr.rebalance_timeout_ms = 20000;
@@ -1033,11 +1035,43 @@ static const char *stable_subscriber(void)
     gr_gc_out_init(&out);
     gr_gc_join(h.gc, &jr, "c", "h", j, h.now, &out);
     settle(&out);
-    tick_to(h.now + 3000);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tick_to(h.now + 3000); /* the join completes: the subscriptions are read */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (join_secs)
+        *join_secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     ck_assert(done(j));
     const char *a = id_of(j);
     sync_full("g", a, 1, "i", NULL, NULL, 0, 5, NULL);
     return a;
+}
+
+/* Static member "i" of group "g", Stable, subscribed to "t". */
+static const char *stable_subscriber(void)
+{
+    return stable_subscriber_with((const uint8_t *)SUB_T, sizeof SUB_T - 1, NULL);
+}
+
+/* OffsetDelete of partition 0 of topics t0 and t1 in group. */
+static void offset_delete2(const char *group, const char *t0, const char *t1,
+                           gr_offset_delete_response *resp)
+{
+    gr_offset_delete_request req;
+    gr_offset_delete_request_init(&req);
+    gr_offset_delete_request_topic t[2];
+    gr_offset_delete_request_partition p = {0};
+    t[0].name = S(t0);
+    t[1].name = S(t1);
+    t[0].partitions = t[1].partitions = &p;
+    t[0].partitions_count = t[1].partitions_count = 1;
+    req.group_id = S(group);
+    req.topics = t;
+    req.topics_count = 2;
+    gr_gc_out out;
+    gr_gc_out_init(&out);
+    gr_gc_offset_delete(h.gc, &req, h.now, &h.arena, resp, &out);
+    settle(&out);
 }
 
 START_TEST(offset_delete)
@@ -1046,22 +1080,8 @@ START_TEST(offset_delete)
     C c[] = {{"t", 0, 1, NULL}, {"u", 0, 2, NULL}};
     commit("g", a, 1, "i", c, 2, 8);
 
-    gr_offset_delete_request req;
-    gr_offset_delete_request_init(&req);
-    gr_offset_delete_request_topic t[2];
-    gr_offset_delete_request_partition p = {0};
-    t[0].name = S("t");
-    t[1].name = S("u");
-    t[0].partitions = t[1].partitions = &p;
-    t[0].partitions_count = t[1].partitions_count = 1;
-    req.group_id = S("g");
-    req.topics = t;
-    req.topics_count = 2;
     gr_offset_delete_response resp;
-    gr_gc_out out;
-    gr_gc_out_init(&out);
-    gr_gc_offset_delete(h.gc, &req, h.now, &h.arena, &resp, &out);
-    settle(&out);
+    offset_delete2("g", "t", "u", &resp);
     ck_assert_int_eq(resp.error_code, GR_NONE);
     ck_assert_int_eq(resp.topics[0].partitions[0].error_code, GR_GROUP_SUBSCRIBED_TO_TOPIC);
     ck_assert_int_eq(resp.topics[1].partitions[0].error_code, GR_NONE);
@@ -1069,11 +1089,44 @@ START_TEST(offset_delete)
     ck_assert_int_eq(fetched("g", "t", 0, NULL), 1);
     ck_assert_int_eq(fetched("g", "u", 0, NULL), -1);
 
-    req.group_id = S("none");
-    gr_gc_out_init(&out);
-    gr_gc_offset_delete(h.gc, &req, h.now, &h.arena, &resp, &out);
-    settle(&out);
+    offset_delete2("none", "t", "u", &resp);
     ck_assert_int_eq(resp.error_code, GR_GROUP_ID_NOT_FOUND);
+}
+END_TEST
+
+/* A consumer subscribing to many topics: the group's subscribed set (which
+ * OffsetDelete and the expiry consult) is built in O(n log n), not by a
+ * linear search per topic, which would hold the partition's lock for many
+ * seconds for one member's half a megabyte of subscription. */
+START_TEST(many_subscribed_topics)
+{
+    enum { N = 80000 };
+    size_t len = 2 + 4 + (size_t)N * (2 + 5) + 4;
+    uint8_t *meta = malloc(len), *q = meta;
+    ck_assert_ptr_nonnull(meta);
+    *q++ = 0, *q++ = 0;                   /* version 0 */
+    *q++ = 0, *q++ = (uint8_t)(N >> 16), *q++ = (uint8_t)(N >> 8), *q++ = (uint8_t)N;
+    for (int i = 0; i < N; i++) {         /* "t" + 4 base-32 digits, distinct */
+        *q++ = 0, *q++ = 5, *q++ = 't';
+        for (int d = 3; d >= 0; d--)
+            *q++ = (uint8_t)('a' + ((i >> (5 * d)) & 31));
+    }
+    memset(q, 0xff, 4);                   /* no user data */
+    double secs;
+    const char *a = stable_subscriber_with(meta, (int32_t)len, &secs);
+    free(meta);
+    ck_assert_msg(secs < 1.0, "completing the join took %.2f s", secs);
+
+    /* The last topic of the list is subscribed, a topic not in it is not. */
+    char last[6] = {'t'};
+    for (int d = 3; d >= 0; d--)
+        last[4 - d] = (char)('a' + (((N - 1) >> (5 * d)) & 31));
+    C c[] = {{last, 0, 1, NULL}, {"u", 0, 2, NULL}};
+    commit("g", a, 1, "i", c, 2, 8);
+    gr_offset_delete_response resp;
+    offset_delete2("g", last, "u", &resp);
+    ck_assert_int_eq(resp.topics[0].partitions[0].error_code, GR_GROUP_SUBSCRIBED_TO_TOPIC);
+    ck_assert_int_eq(resp.topics[1].partitions[0].error_code, GR_NONE);
 }
 END_TEST
 
@@ -1600,6 +1653,7 @@ Suite *group_suite(void)
     tcase_add_test(tc, commit_not_applied_before_append);
     tcase_add_test(tc, delete_groups);
     tcase_add_test(tc, offset_delete);
+    tcase_add_test(tc, many_subscribed_topics);
     tcase_add_test(tc, offsets_expire);
     tcase_add_test(tc, unsubscribed_offsets_expire_in_stable_group);
     tcase_add_test(tc, commit_retention_v2);
