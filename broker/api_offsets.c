@@ -24,25 +24,59 @@ static gr_coord_slot *lock_group(gr_request *req, gr_str group, gr_gc **gc, int1
     return gr_coordinator_lock(b->coordinator, group, gc, err);
 }
 
-/* Kafka answers UNKNOWN_TOPIC_OR_PARTITION for the partitions of topics
- * its metadata does not know; only the others reach the coordinator.
- * Sets *unknown when some topic is unknown; NULL on allocation failure. */
-static bool *known_topics(gr_request *req, const gr_offset_commit_request *body, bool *unknown)
+/* Kafka answers UNKNOWN_TOPIC_OR_PARTITION for the partitions its metadata
+ * does not know (of unknown topics, or past a topic's partition count);
+ * only the others reach the coordinator. That also bounds the offsets a
+ * group can hold to the partitions that exist. Fills *valid with the
+ * request restricted to the known partitions and (*known)[i] saying which
+ * they are; *unknown when some partition is not. false on allocation
+ * failure. */
+typedef struct {
+    bool *parts;   /* per partition of the request's topic: known */
+    int32_t valid; /* the topic's index in the restricted request, or -1 */
+} known_topic;
+
+static bool known_partitions(gr_request *req, const gr_offset_commit_request *body,
+                             gr_offset_commit_request *valid, known_topic **known, bool *unknown)
 {
     gr_broker *b = req->ctx;
     int32_t n = body->topics_count > 0 ? body->topics_count : 0;
-    bool *known = gr_arena_calloc(&req->arena, n ? (size_t)n : 1, sizeof *known);
-    if (!known)
-        return NULL;
+    *valid = *body;
     *unknown = false;
+    *known = gr_arena_calloc(&req->arena, n ? (size_t)n : 1, sizeof **known);
+    valid->topics = gr_arena_calloc(&req->arena, n ? (size_t)n : 1, sizeof *valid->topics);
+    if (!*known || !valid->topics)
+        return false;
+    valid->topics_count = 0;
+    bool ok = true;
     const gr_metadata_image *img = b->cluster ? gr_cluster_read_lock(b->cluster) : NULL;
-    for (int32_t i = 0; i < n; i++) {
-        known[i] = !img || gr_metadata_topic_by_name(img, body->topics[i].name) != NULL;
-        *unknown |= !known[i];
+    for (int32_t i = 0; i < n && ok; i++) {
+        const gr_offset_commit_request_topic *t = &body->topics[i];
+        int32_t np = t->partitions_count > 0 ? t->partitions_count : 0;
+        const gr_metadata_topic *mt = img ? gr_metadata_topic_by_name(img, t->name) : NULL;
+        bool *k = gr_arena_calloc(&req->arena, np ? (size_t)np : 1, sizeof *k);
+        gr_offset_commit_request_topic *vt = &valid->topics[valid->topics_count];
+        *vt = *t;
+        vt->partitions = gr_arena_calloc(&req->arena, np ? (size_t)np : 1, sizeof *vt->partitions);
+        if (!k || !vt->partitions) {
+            ok = false;
+            break;
+        }
+        (*known)[i] = (known_topic){k, -1};
+        vt->partitions_count = 0;
+        for (int32_t j = 0; j < np; j++) {
+            /* Without metadata yet, nothing is refused for it. */
+            k[j] = !img || (mt && gr_metadata_partition_get(mt, t->partitions[j].partition_index));
+            *unknown |= !k[j];
+            if (k[j])
+                vt->partitions[vt->partitions_count++] = t->partitions[j];
+        }
+        if (vt->partitions_count > 0 || np == 0)
+            (*known)[i].valid = valid->topics_count++;
     }
     if (b->cluster)
         gr_cluster_read_unlock(b->cluster);
-    return known;
+    return ok;
 }
 
 int gr_handle_offset_commit(gr_request *req, gr_writer *out)
@@ -52,19 +86,10 @@ int gr_handle_offset_commit(gr_request *req, gr_writer *out)
     if (rc != GR_OK)
         return gr_coordinator_malformed(req, "OffsetCommit", rc);
     bool unknown;
-    bool *known = known_topics(req, &body, &unknown);
-    if (!known)
+    known_topic *known;
+    gr_offset_commit_request valid;
+    if (!known_partitions(req, &body, &valid, &known, &unknown))
         return GR_CLOSE;
-    gr_offset_commit_request valid = body;
-    if (unknown) {
-        valid.topics = gr_arena_calloc(&req->arena, (size_t)body.topics_count, sizeof *valid.topics);
-        if (!valid.topics)
-            return GR_CLOSE;
-        valid.topics_count = 0;
-        for (int32_t i = 0; i < body.topics_count; i++)
-            if (known[i])
-                valid.topics[valid.topics_count++] = body.topics[i];
-    }
     gr_offset_commit_response resp;
     gr_gc *gc;
     int16_t err;
@@ -82,14 +107,20 @@ int gr_handle_offset_commit(gr_request *req, gr_writer *out)
             if (resp.topics[i].partitions[k].error_code == GR_NONE)
                 resp.topics[i].partitions[k].error_code = err; /* the append failed */
     if (unknown) {
-        /* The answers of the known topics, in order, among the unknown. */
+        /* The answers of the known partitions, in order, among the unknown. */
         gr_offset_commit_response all;
         if (!gr_gc_commit_answer(&body, &req->arena, &all, GR_UNKNOWN_TOPIC_OR_PARTITION))
             return GR_CLOSE;
-        int32_t k = 0;
-        for (int32_t i = 0; i < all.topics_count; i++)
-            if (known[i] && k < resp.topics_count)
-                all.topics[i] = resp.topics[k++];
+        for (int32_t i = 0; i < all.topics_count; i++) {
+            int32_t v = known[i].valid;
+            if (v < 0 || v >= resp.topics_count)
+                continue;
+            const gr_offset_commit_response_topic *rt = &resp.topics[v];
+            int32_t vp = 0;
+            for (int32_t k = 0; k < all.topics[i].partitions_count; k++)
+                if (known[i].parts[k] && vp < rt->partitions_count)
+                    all.topics[i].partitions[k] = rt->partitions[vp++];
+        }
         resp = all;
     }
     return gr_offset_commit_response_encode(&resp, req->api_version, out) == GR_OK ? GR_HANDLED

@@ -36,6 +36,7 @@ API_SYNC_GROUP = 14
 
 ERR_UNKNOWN_SERVER_ERROR = -1
 ERR_NONE = 0
+ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
 ERR_ILLEGAL_GENERATION = 22
 ERR_INVALID_COMMIT_OFFSET_SIZE = 28
 ERR_INCONSISTENT_GROUP_PROTOCOL = 23
@@ -480,6 +481,11 @@ def test_bad_group_input(one_broker):
         # The real member never noticed any of it.
         assert heartbeat(m1, group, gen, member) == ERR_NONE
         assert commit(m1, group, gen, member, "raw-topic", 0, 1) == ERR_NONE
+        # Partitions the topic does not have: UNKNOWN_TOPIC_OR_PARTITION each,
+        # as Kafka; the others of the same commit are stored.
+        assert commit_partitions(m1, group, gen, member, "raw-topic",
+                                 [(7, 3, ""), (0, 2, ""), (-1, 4, "")]) == \
+            [ERR_UNKNOWN_TOPIC_OR_PARTITION, ERR_NONE, ERR_UNKNOWN_TOPIC_OR_PARTITION]
         d = describe(c, group)
         assert d["state"] == "Stable" and [x["member_id"] for x in d["members"]] == [member]
     assert c.brokers[0].alive()
