@@ -537,11 +537,13 @@ def test_expiry_larger_than_one_batch(cluster):
                   broker_config=dict(BROKER_CONFIG, **{"message.max.bytes": 4096,
                                                        "offsets.retention.check.interval.ms":
                                                        1000}))
-    topic, group, per_commit, commits = "xt", "xg", 60, 4
-    create(cluster, topic, 1)
+    # Long names make each tombstone almost as large as its commit: each
+    # commit fits a batch, the tombstones of all of them do not.
+    topic, group, per_commit, commits = "t" * 200, "g" * 200, 8, 3
     n = per_commit * commits
+    create(cluster, topic, n)
     with coordinator_conn(cluster, group) as conn:
-        # Each commit fits a batch; all of them expire in the same check.
+        # All of them expire in the same check.
         for k in range(commits):
             parts = [(p, p + 1) for p in range(k * per_commit, (k + 1) * per_commit)]
             assert eventually(lambda: commit_v2(conn, group, topic, parts, 3000)
