@@ -599,7 +599,11 @@ gr_coordinator *gr_coordinator_new(gr_broker *b, struct event_base *base)
     c->cfg.max_size = gr_config_int(cf, "group.max.size");
     c->cfg.offset_metadata_max_bytes = gr_config_int(cf, "offset.metadata.max.bytes");
     c->cfg.offsets_retention_ms = (int64_t)gr_config_int(cf, "offsets.retention.minutes") * 60000;
-    c->cfg.retention_check_interval_ms = gr_config_long(cf, "offsets.retention.check.interval.ms");
+    /* Deadlines are now + interval: a century is as good as never and
+     * cannot overflow. */
+    int64_t check = gr_config_long(cf, "offsets.retention.check.interval.ms");
+    const int64_t century_ms = 100LL * 365 * 24 * 3600 * 1000;
+    c->cfg.retention_check_interval_ms = check > century_ms ? century_ms : check;
     /* A group's metadata must fit one batch of __consumer_offsets. */
     c->cfg.max_member_metadata_bytes = gr_config_int(cf, "message.max.bytes") / 2;
     c->cfg.random = random_bytes;
