@@ -3,6 +3,7 @@ while a slow consumer still holds its fetched file ranges must not stall the
 broker's metadata loop once per partition held.
 """
 
+import os
 import socket
 import time
 
@@ -172,3 +173,42 @@ def test_waiting_requests_survive_disconnects_deletions_and_shutdown(cluster):
         log = b.log_text()
         marks = [m for m in SANITIZER_MARKS if m in log]
         assert not marks, f"{b}: {marks}\n{b.log_tail(120)}"
+
+
+def socket_count(pid):
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def test_long_polls_of_vanished_clients_let_go_at_once(single):
+    """Clients that send a long poll with a far deadline and vanish do not
+    keep their connections (and requests) in the broker until that
+    deadline: each is closed as soon as its client is."""
+    single.create_topic("far", 1)
+    b = single.brokers[0]
+    with b.connect() as c:  # the connection path is warm
+        c.metadata()
+    time.sleep(0.2)
+    base = socket_count(b.pid)
+    conns = [socket.create_connection(("127.0.0.1", b.port)) for _ in range(20)]
+    for i, s in enumerate(conns):
+        s.sendall(gregor.fetch_request(12, i + 1, [("far", [(0, 0, 1 << 20)])],
+                                       max_wait_ms=120_000, min_bytes=1 << 30))
+    gregor.eventually(lambda: socket_count(b.pid) >= base + 20, timeout=5.0,
+                      what="the connections accepted", poll=0.05)
+    time.sleep(0.3)  # parked
+    for s in conns:
+        s.close()
+    gregor.eventually(lambda: socket_count(b.pid) <= base, timeout=3.0,
+                      what="the broker closing the vanished clients' connections", poll=0.05)
+    # A parked fetch of a client still there is answered as before.
+    with b.connect() as c:
+        resp = c.fetch(12, [("far", [(0, 0, 1 << 20)])], max_wait_ms=300, min_bytes=1)
+        assert resp["error_code"] == 0
+    assert b.alive()
