@@ -44,8 +44,8 @@
  * again; it answers as soon as it has min_bytes or an error, or at its
  * deadline with what there is. Nothing runs while it waits: no polling.
  * The logs are read when it answers. At shutdown waiting fetches are
- * answered at once; a fetch whose client went away is dropped on its next
- * wake-up or deadline.
+ * answered at once; a fetch whose client went away is dropped at once
+ * (gr_request_on_gone), or else on its next wake-up or deadline.
  *
  * Follower fetches (replica id >= 0) are not served differently yet: there
  * is no replication. They matter to sessions only: a follower's session
@@ -331,6 +331,7 @@ static int answer_fetch(gr_request *req, const gr_fetch_request *body, const fet
 typedef struct {
     gr_delayed_op op;
     gr_request *req;
+    struct event_base *base; /* of the connection's thread, where it waits */
     gr_fetch_request body; /* lives in req's arena, like the plan's arrays */
     fetch_plan plan;
 } waiting_fetch;
@@ -363,6 +364,16 @@ static void wait_done(gr_delayed_op *op, int64_t now_ms, gr_delayed_cause cause)
     free(w);
     gr_request_complete(req, rc); /* may start the connection's next request */
     gr_replica_wait_end(b->replicas);
+}
+
+/* The client went away: the fetch stops waiting now rather than at its
+ * deadline (wait_done drops it unanswered). */
+static void wait_gone(gr_request *req, void *arg)
+{
+    (void)req;
+    waiting_fetch *w = arg;
+    if (gr_waits_cancel(w->base, &w->op))
+        wait_done(&w->op, gr_waits_now_ms(), GR_DELAYED_EXPIRED);
 }
 
 /* The watch keys of the plan's partitions, in req's arena; false when a
@@ -479,11 +490,14 @@ int gr_handle_fetch(gr_request *req, gr_writer *out)
     if (!w)
         return answer_fetch(req, &body, &plan, out);
     w->req = req;
+    w->base = base;
     w->body = body;
     w->plan = plan;
     gr_delayed_op_init(&w->op, wait_try, wait_done);
+    gr_request_on_gone(req, wait_gone, w);
     if (gr_waits_park(base, b->replicas, &w->op, keys, nkeys,
                       gr_waits_now_ms() + body.max_wait_ms) == GR_PURGATORY_ENOMEM) {
+        gr_request_on_gone(req, NULL, NULL);
         free(w);
         return answer_fetch(req, &body, &plan, out);
     }

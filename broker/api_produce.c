@@ -56,8 +56,8 @@
  * Partitions that failed before the wait keep their error, and every
  * appended partition reports its base_offset, log_append_time_ms and
  * log_start_offset. Other acks values: INVALID_REQUIRED_ACKS. A produce
- * whose client went away while it waited is dropped on its next wake-up
- * or deadline.
+ * whose client went away while it waited is dropped at once
+ * (gr_request_on_gone), or else on its next wake-up or deadline.
  *
  * Without follower replication (there is none yet) the high watermark of a
  * partition whose ISR has other brokers never moves, so such a produce
@@ -370,6 +370,7 @@ typedef struct {
 typedef struct {
     gr_delayed_op op;
     gr_request *req;
+    struct event_base *base; /* of the connection's thread, where it waits */
     gr_produce_response resp;
     acks_part *parts;
     size_t nparts, cap, nwaiting;
@@ -475,6 +476,16 @@ static void acks_done(gr_delayed_op *op, int64_t now_ms, gr_delayed_cause cause)
     gr_replica_wait_end(b->replicas);
 }
 
+/* The client went away: the produce stops waiting now rather than at its
+ * timeout (acks_done drops it unanswered; the records stay appended). */
+static void acks_gone(gr_request *req, void *arg)
+{
+    (void)req;
+    acks_all *a = arg;
+    if (gr_waits_cancel(a->base, &a->op))
+        acks_done(&a->op, gr_waits_now_ms(), GR_DELAYED_EXPIRED);
+}
+
 /* Some partitions wait for their high watermark: the request waits in the
  * purgatory until timeout_ms, or answers now when it cannot wait. */
 static int acks_wait(acks_all *a, int32_t timeout_ms, gr_writer *out)
@@ -492,10 +503,14 @@ static int acks_wait(acks_all *a, int32_t timeout_ms, gr_writer *out)
         if (a->parts[i].waiting)
             keys[nkeys++] = gr_purgatory_key(&a->parts[i].topic_id, a->parts[i].index);
     gr_delayed_op_init(&a->op, acks_try, acks_done);
+    a->base = base;
+    gr_request_on_gone(req, acks_gone, a);
     if (gr_waits_park(base, b->replicas, &a->op, keys, nkeys,
                       gr_waits_now_ms() + (timeout_ms > 0 ? timeout_ms : 0)) ==
-        GR_PURGATORY_ENOMEM)
+        GR_PURGATORY_ENOMEM) {
+        gr_request_on_gone(req, NULL, NULL);
         return acks_answer(a, out);
+    }
     return GR_PENDING; /* answered by acks_done, perhaps already */
 }
 

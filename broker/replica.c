@@ -401,6 +401,19 @@ typedef struct {
     const gr_metadata_partition *mp;
 } to_open;
 
+/* Whether a partition of old retired by this sync (marked deleted) is
+ * still being read: a reference besides old's own. */
+static bool retired_read(const table *old)
+{
+    for (size_t i = 0; old && i < old->n; i++)
+        for (int32_t k = 0; k < old->topics[i].nparts; k++) {
+            gr_partition *p = old->topics[i].parts[k];
+            if (p && p->deleted && atomic_load(&p->refs) > 1)
+                return true;
+        }
+    return false;
+}
+
 /*
  * In three steps, so that a directory is never used by two partitions at
  * once (a topic deleted and recreated under the same name between two
@@ -467,6 +480,10 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
     m->cur = nt;
     pthread_rwlock_unlock(&m->lock);
 
+    /* Every retired partition is told first, then all of them share one
+     * wait for their readers: a wait per partition would hold the main loop
+     * (and its heartbeats) for REMOVE_WAIT_MS times the partitions a slow
+     * reader still holds. */
     for (size_t i = 0; old && i < old->n; i++) {
         for (int32_t k = 0; k < old->topics[i].nparts; k++) {
             gr_partition *p = old->topics[i].parts[k];
@@ -477,20 +494,25 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
             atomic_store(&p->leader, false);
             p->deleted = true;
             notify(p); /* waiting readers find it gone and answer now */
-            for (int w = 0; w < REMOVE_WAIT_MS && atomic_load(&p->refs) > 1; w++)
-                usleep(1000);
-            if (atomic_load(&p->refs) > 1) {
-                /* Still being read: move the directory out of the way (a
-                 * topic of the same name may be created at once) and
-                 * delete it after the last read. */
-                char hex[33], moved[sizeof p->dir];
-                uuid_hex(&p->topic_id, hex);
-                int mn = snprintf(moved, sizeof moved, "%s.%s-delete", p->dir, hex);
-                if (mn > 0 && (size_t)mn < sizeof moved && rename(p->dir, moved) == 0)
-                    memcpy(p->dir, moved, sizeof moved);
-                GR_WARN(SUB, "%s-%d: removed while still being read; deleted after the last read",
-                        p->topic, p->index);
-            }
+        }
+    }
+    for (int w = 0; w < REMOVE_WAIT_MS && retired_read(old); w++)
+        usleep(1000);
+    for (size_t i = 0; old && i < old->n; i++) {
+        for (int32_t k = 0; k < old->topics[i].nparts; k++) {
+            gr_partition *p = old->topics[i].parts[k];
+            if (!p || !p->deleted || atomic_load(&p->refs) <= 1)
+                continue;
+            /* Still being read: move the directory out of the way (a topic
+             * of the same name may be created at once) and delete it after
+             * the last read. */
+            char hex[33], moved[sizeof p->dir];
+            uuid_hex(&p->topic_id, hex);
+            int mn = snprintf(moved, sizeof moved, "%s.%s-delete", p->dir, hex);
+            if (mn > 0 && (size_t)mn < sizeof moved && rename(p->dir, moved) == 0)
+                memcpy(p->dir, moved, sizeof moved);
+            GR_WARN(SUB, "%s-%d: removed while still being read; deleted after the last read",
+                    p->topic, p->index);
         }
     }
     table_free(old); /* closes (and deletes) the retired ones not being read */

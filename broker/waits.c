@@ -158,6 +158,18 @@ int gr_waits_watch(struct event_base *base, gr_delayed_op *op, const uint64_t *k
     return rc;
 }
 
+bool gr_waits_cancel(struct event_base *base, gr_delayed_op *op)
+{
+    wthread *e = find(base);
+    if (!e)
+        return false;
+    e->depth++;
+    bool cancelled = gr_purgatory_cancel(e->pg, op);
+    e->depth--;
+    settle(e);
+    return cancelled;
+}
+
 /* Queues a notice on e (reg_mu held, so e is alive) and wakes its thread. */
 static void post(wthread *e, const uint64_t *key)
 {

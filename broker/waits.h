@@ -27,6 +27,7 @@
 #ifndef GR_BROKER_WAITS_H
 #define GR_BROKER_WAITS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,11 @@ int64_t gr_waits_now_ms(void);
  * was stored and no callback ran: the caller completes the op itself. */
 int gr_waits_watch(struct event_base *base, gr_delayed_op *op, const uint64_t *keys,
                    size_t nkeys, int64_t deadline_ms);
+
+/* Removes op, watched on base's purgatory, without calling back (its client
+ * went away); on base's thread. False when op is not waiting there (it is
+ * being completed, or done): its on_complete is then the one to finish it. */
+bool gr_waits_cancel(struct event_base *base, gr_delayed_op *op);
 
 /* Something happened on key (any thread): every purgatory checks it soon. */
 void gr_waits_notify(uint64_t key);

@@ -39,6 +39,7 @@ struct gr_conn {
     struct bufferevent *bev;
     conn *prev, *next;   /* the worker's connection list */
     gr_request *pending; /* the request a handler has not completed yet */
+    struct event *hup;   /* while pending: the peer closing (reading is paused) */
     bool throttled;      /* reading paused until responses drain */
     int listener;
     uint64_t id;
@@ -96,10 +97,16 @@ const gr_api_handler *gr_api_table_lookup(const gr_api_table *t, int16_t key)
 static void conn_free(conn *c)
 {
     worker *w = c->w;
+    if (c->hup)
+        event_free(c->hup);
     if (c->pending) {
-        /* The handler still holds the request: it is freed on completion. */
-        c->pending->conn = NULL;
+        /* The handler still holds the request: it is freed on completion,
+         * which its gone hook may bring forward. */
+        gr_request *req = c->pending;
+        req->conn = NULL;
         c->pending = NULL;
+        if (req->gone)
+            req->gone(req, req->gone_arg);
     }
     if (c->prev)
         c->prev->next = c->next;
@@ -281,6 +288,35 @@ static int finish(conn *c, gr_request *req, int rc)
     return 0;
 }
 
+/* A peer that closes while its request waits: with reading paused the
+ * bufferevent would not see it, so a long poll or an acks=all produce of a
+ * vanished client would hold its connection (descriptor, buffers) and its
+ * request until its deadline, which the client chose. Where the backend
+ * reports a peer's close without reading (EV_CLOSED), the connection closes
+ * at once. */
+static void hangup_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    if (c->pending)
+        conn_close(c, NULL);
+}
+
+static void watch_hangup(conn *c)
+{
+    if (!(event_base_get_features(c->w->base) & EV_FEATURE_EARLY_CLOSE))
+        return;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd < 0)
+        return;
+    if (!c->hup && !(c->hup = event_new(c->w->base, fd, EV_CLOSED, hangup_cb, c)))
+        return; /* out of memory: noticed at completion, as without the feature */
+    if (event_add(c->hup, NULL) != 0)
+        GR_DEBUG("net", "connection %llu: cannot watch for the peer closing",
+                 (unsigned long long)c->id);
+}
+
 /* Handles one complete frame. Returns 0 when the frame is done with, 1 when
  * a handler kept it pending, -1 when the connection was closed. */
 static int handle_frame(conn *c, const uint8_t *frame, size_t size)
@@ -364,6 +400,7 @@ static int handle_frame(conn *c, const uint8_t *frame, size_t size)
          * reading is paused, so the handler's views into it stay valid. */
         c->pending = req;
         update_reading(c);
+        watch_hangup(c);
         return 1;
     }
     return finish(c, req, rc) == 0 ? 0 : -1;
@@ -424,6 +461,12 @@ static void conn_process(conn *c)
     }
 }
 
+void gr_request_on_gone(gr_request *req, void (*gone)(gr_request *req, void *arg), void *arg)
+{
+    req->gone = gone;
+    req->gone_arg = arg;
+}
+
 struct event_base *gr_request_base(const gr_request *req)
 {
     return req->conn ? req->conn->w->base : NULL;
@@ -440,6 +483,8 @@ void gr_request_complete(gr_request *req, int rc)
         request_free(req);
         return;
     }
+    if (c->hup)
+        event_del(c->hup);
     /* The request's frame is still at the front of the input buffer. */
     struct evbuffer *in = bufferevent_get_input(c->bev);
     uint8_t hdr[4];

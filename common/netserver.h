@@ -86,6 +86,8 @@ struct gr_request {
     bool in_handler;      /* private: the handler is still on the stack */
     int early_rc;         /* private: completed before the handler returned (-1: not) */
     gr_splices files;     /* private: file ranges of the response (gr_request_file_records) */
+    void (*gone)(gr_request *req, void *arg); /* private: see gr_request_on_gone */
+    void *gone_arg;
 };
 
 /*
@@ -123,6 +125,14 @@ int gr_request_file_records(gr_request *req, int fd, int64_t offset, size_t len,
  * GR_PENDING (a state machine that answers at once). If the client has gone
  * meanwhile the request is just freed. req is freed in every case. */
 void gr_request_complete(gr_request *req, int rc);
+
+/* For a handler about to return GR_PENDING: gone(req, arg) runs once, on
+ * the connection's thread, if the client goes away (or the server stops)
+ * while the request is still pending; req is already detached then
+ * (gr_request_base is NULL). The handler should complete the request there
+ * (gr_request_complete just frees it) rather than hold it until its own
+ * deadline. Not called once the request completed. */
+void gr_request_on_gone(gr_request *req, void (*gone)(gr_request *req, void *arg), void *arg);
 
 /* The event base of the request's connection thread: where a pending
  * handler arms its timers and from which it must complete. NULL once the

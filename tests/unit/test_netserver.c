@@ -9,6 +9,7 @@
 #include <event2/thread.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -46,12 +47,32 @@ static int eager_describe_cluster(gr_request *req, gr_writer *out)
     return GR_PENDING;
 }
 
+/* A handler that waits for nothing but its client leaving (a long poll with
+ * a far deadline): only the gone hook completes it. */
+static atomic_int gone_calls;
+
+static void on_gone(gr_request *req, void *arg)
+{
+    ck_assert_ptr_eq(arg, req);
+    ck_assert_ptr_null(gr_request_base(req)); /* already detached */
+    atomic_fetch_add(&gone_calls, 1);
+    gr_request_complete(req, GR_HANDLED); /* frees it */
+}
+
+static int endless_list_groups(gr_request *req, gr_writer *out)
+{
+    (void)out;
+    gr_request_on_gone(req, on_gone, req);
+    return GR_PENDING;
+}
+
 static const gr_api_handler handlers[] = {
     {GR_API_METADATA, 0, 12, slow_metadata},
+    {GR_API_LIST_GROUPS, 0, 5, endless_list_groups},
     {GR_API_DESCRIBE_CLUSTER, 0, 1, eager_describe_cluster},
     {GR_API_API_VERSIONS, 0, 4, gr_handle_api_versions},
 };
-static const gr_api_table apis = {handlers, 3};
+static const gr_api_table apis = {handlers, 4};
 
 static void server_start(gr_test_server *s, int threads)
 {
@@ -157,6 +178,57 @@ START_TEST(client_leaving_while_pending_is_harmless)
 }
 END_TEST
 
+/* A client leaving while its request waits, with reading paused, is
+ * noticed at once: the request's gone hook runs (and completes it) long
+ * before any deadline of its own. */
+static void check_gone_noticed(int threads)
+{
+    gr_test_server s;
+    atomic_store(&gone_calls, 0);
+    server_start(&s, threads);
+    int fd = dial(s.port);
+    send_request(fd, GR_API_LIST_GROUPS, 0, 9);
+    usleep(50000); /* pending */
+    int calls = atomic_load(&gone_calls);
+    ck_assert_int_eq(calls, 0);
+    close(fd);
+    for (int i = 0; i < 200 && atomic_load(&gone_calls) == 0; i++)
+        usleep(10000);
+    calls = atomic_load(&gone_calls);
+    ck_assert_int_eq(calls, 1);
+    /* The server still serves others. */
+    fd = dial(s.port);
+    send_request(fd, GR_API_API_VERSIONS, 0, 10);
+    ck_assert_int_eq(recv_correlation(fd), 10);
+    close(fd);
+    gr_test_server_stop(&s);
+    calls = atomic_load(&gone_calls);
+    ck_assert_int_eq(calls, 1); /* once */
+}
+
+START_TEST(client_leaving_while_pending_is_noticed_at_once) { check_gone_noticed(1); }
+END_TEST
+
+START_TEST(client_leaving_while_pending_is_noticed_on_the_callers_loop) { check_gone_noticed(0); }
+END_TEST
+
+/* A server stopping with a request still pending calls its gone hook:
+ * nothing is left holding it. */
+START_TEST(stopping_with_a_pending_request_calls_its_gone_hook)
+{
+    gr_test_server s;
+    atomic_store(&gone_calls, 0);
+    server_start(&s, 1);
+    int fd = dial(s.port);
+    send_request(fd, GR_API_LIST_GROUPS, 0, 11);
+    usleep(50000);
+    gr_test_server_stop(&s);
+    int calls = atomic_load(&gone_calls);
+    ck_assert_int_eq(calls, 1);
+    close(fd);
+}
+END_TEST
+
 START_TEST(oversized_and_unknown_requests_close_only_their_connection)
 {
     gr_test_server s;
@@ -187,6 +259,9 @@ Suite *netserver_suite(void)
     tcase_add_test(tc, pending_answers_keep_request_order_on_the_callers_loop);
     tcase_add_test(tc, completion_inside_the_handler_answers_once);
     tcase_add_test(tc, client_leaving_while_pending_is_harmless);
+    tcase_add_test(tc, client_leaving_while_pending_is_noticed_at_once);
+    tcase_add_test(tc, client_leaving_while_pending_is_noticed_on_the_callers_loop);
+    tcase_add_test(tc, stopping_with_a_pending_request_calls_its_gone_hook);
     tcase_add_test(tc, oversized_and_unknown_requests_close_only_their_connection);
     suite_add_tcase(s, tc);
     return s;
