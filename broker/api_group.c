@@ -15,21 +15,6 @@
 #include "common/errors.h"
 #include "common/logging.h"
 
-static gr_coordinator *coord(gr_request *req)
-{
-    gr_broker *b = req->ctx;
-    return b->coordinator;
-}
-
-static gr_coord_slot *lock_group(gr_request *req, gr_str group, gr_gc **gc, int16_t *err)
-{
-    if (!coord(req)) {
-        *err = GR_COORDINATOR_NOT_AVAILABLE;
-        return NULL;
-    }
-    return gr_coordinator_lock(coord(req), group, gc, err);
-}
-
 int gr_handle_join_group(gr_request *req, gr_writer *out)
 {
     (void)out;
@@ -42,7 +27,7 @@ int gr_handle_join_group(gr_request *req, gr_writer *out)
         return GR_CLOSE;
     gr_gc *gc;
     int16_t err;
-    gr_coord_slot *s = lock_group(req, body.group_id, &gc, &err);
+    gr_coord_slot *s = gr_coordinator_lock(req, body.group_id, &gc, &err);
     if (!s) {
         gr_coordinator_fail(r, err, body.member_id);
         return GR_PENDING;
@@ -67,7 +52,7 @@ int gr_handle_sync_group(gr_request *req, gr_writer *out)
         return GR_CLOSE;
     gr_gc *gc;
     int16_t err;
-    gr_coord_slot *s = lock_group(req, body.group_id, &gc, &err);
+    gr_coord_slot *s = gr_coordinator_lock(req, body.group_id, &gc, &err);
     if (!s) {
         gr_coordinator_fail(r, err, body.member_id);
         return GR_PENDING;
@@ -89,7 +74,7 @@ int gr_handle_heartbeat(gr_request *req, gr_writer *out)
     gr_heartbeat_response_init(&resp);
     gr_gc *gc;
     int16_t err;
-    gr_coord_slot *s = lock_group(req, body.group_id, &gc, &err);
+    gr_coord_slot *s = gr_coordinator_lock(req, body.group_id, &gc, &err);
     if (s) {
         gr_gc_out o;
         gr_gc_out_init(&o);
@@ -111,7 +96,7 @@ int gr_handle_leave_group(gr_request *req, gr_writer *out)
     gr_leave_group_response_init(&resp);
     gr_gc *gc;
     int16_t err;
-    gr_coord_slot *s = lock_group(req, body.group_id, &gc, &err);
+    gr_coord_slot *s = gr_coordinator_lock(req, body.group_id, &gc, &err);
     if (s) {
         gr_gc_out o;
         gr_gc_out_init(&o);
@@ -143,7 +128,7 @@ int gr_handle_describe_groups(gr_request *req, gr_writer *out)
         gr_describe_groups_response_described_group *d = &resp.groups[i];
         gr_gc *gc;
         int16_t err;
-        gr_coord_slot *s = lock_group(req, body.groups[i], &gc, &err);
+        gr_coord_slot *s = gr_coordinator_lock(req, body.groups[i], &gc, &err);
         if (s) {
             gr_gc_out o;
             gr_gc_out_init(&o);
@@ -185,8 +170,7 @@ int gr_handle_list_groups(gr_request *req, gr_writer *out)
     gr_list_groups_response_init(&resp);
     list_ctx l = {.req = req, .body = &body};
     bool loading = false;
-    if (coord(req))
-        gr_coordinator_each(coord(req), list_one, &l, &loading);
+    gr_coordinator_each(((gr_broker *)req->ctx)->coordinator, list_one, &l, &loading);
     /* As Kafka: the groups it has, and an error saying some are missing. */
     resp.error_code = l.failed ? GR_UNKNOWN_SERVER_ERROR
                       : loading ? GR_COORDINATOR_LOAD_IN_PROGRESS
@@ -213,7 +197,7 @@ int gr_handle_delete_groups(gr_request *req, gr_writer *out)
     for (int32_t i = 0; i < n; i++) {
         gr_gc *gc;
         int16_t err;
-        gr_coord_slot *s = lock_group(req, body.groups_names[i], &gc, &err);
+        gr_coord_slot *s = gr_coordinator_lock(req, body.groups_names[i], &gc, &err);
         if (s) {
             gr_gc_out o;
             gr_gc_out_init(&o);

@@ -14,16 +14,6 @@
 #include "common/errors.h"
 #include "common/logging.h"
 
-static gr_coord_slot *lock_group(gr_request *req, gr_str group, gr_gc **gc, int16_t *err)
-{
-    gr_broker *b = req->ctx;
-    if (!b->coordinator) {
-        *err = GR_COORDINATOR_NOT_AVAILABLE;
-        return NULL;
-    }
-    return gr_coordinator_lock(b->coordinator, group, gc, err);
-}
-
 /* Kafka answers UNKNOWN_TOPIC_OR_PARTITION for the partitions its metadata
  * does not know (of unknown topics, or past a topic's partition count);
  * only the others reach the coordinator. That also bounds the offsets a
@@ -93,7 +83,7 @@ int gr_handle_offset_commit(gr_request *req, gr_writer *out)
     gr_offset_commit_response resp;
     gr_gc *gc;
     int16_t err;
-    gr_coord_slot *s = lock_group(req, body.group_id, &gc, &err);
+    gr_coord_slot *s = gr_coordinator_lock(req, body.group_id, &gc, &err);
     gr_gc_out o;
     gr_gc_out_init(&o);
     if (s) {
@@ -133,7 +123,7 @@ static void fetch_group(gr_request *req, const gr_offset_fetch_request_group *g,
 {
     gr_gc *gc;
     int16_t err;
-    gr_coord_slot *s = lock_group(req, g->group_id, &gc, &err);
+    gr_coord_slot *s = gr_coordinator_lock(req, g->group_id, &gc, &err);
     if (!s) {
         gr_offset_fetch_response_group_init(resp);
         resp->group_id = g->group_id;
@@ -222,7 +212,7 @@ int gr_handle_offset_delete(gr_request *req, gr_writer *out)
     gr_offset_delete_response_init(&resp);
     gr_gc *gc;
     int16_t err;
-    gr_coord_slot *s = lock_group(req, body.group_id, &gc, &err);
+    gr_coord_slot *s = gr_coordinator_lock(req, body.group_id, &gc, &err);
     if (!s) {
         resp.error_code = err;
     } else {

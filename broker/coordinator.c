@@ -307,10 +307,11 @@ static int16_t persist(gr_coord_slot *s, gr_gc_out *out)
     return err;
 }
 
-gr_coord_slot *gr_coordinator_lock(gr_coordinator *c, gr_str group, gr_gc **gc, int16_t *err)
+gr_coord_slot *gr_coordinator_lock(gr_request *req, gr_str group, gr_gc **gc, int16_t *err)
 {
-    int n = atomic_load(&c->nslots);
-    gr_coord_slot *slots = atomic_load(&c->slots);
+    gr_coordinator *c = ((gr_broker *)req->ctx)->coordinator;
+    int n = c ? atomic_load(&c->nslots) : 0;
+    gr_coord_slot *slots = c ? atomic_load(&c->slots) : NULL;
     if (!slots || n <= 0) {
         *err = GR_COORDINATOR_NOT_AVAILABLE;
         return NULL;
@@ -340,8 +341,8 @@ int16_t gr_coordinator_unlock(gr_coord_slot *s, gr_gc_out *out, gr_request *self
 void gr_coordinator_each(gr_coordinator *c, void (*fn)(void *ctx, gr_gc *gc), void *ctx,
                          bool *loading)
 {
-    int n = atomic_load(&c->nslots);
-    gr_coord_slot *slots = atomic_load(&c->slots);
+    int n = c ? atomic_load(&c->nslots) : 0;
+    gr_coord_slot *slots = c ? atomic_load(&c->slots) : NULL;
     *loading = false;
     for (int i = 0; slots && i < n; i++) {
         gr_coord_slot *s = &slots[i];

@@ -57,10 +57,11 @@ void gr_coordinator_free(gr_coordinator *c);
 /* Wall-clock milliseconds: the core's clock. */
 int64_t gr_coordinator_now_ms(void);
 
-/* Locks the slot coordinating group and gives its gr_gc, or NULL with *err
- * set (NOT_COORDINATOR, or COORDINATOR_NOT_AVAILABLE when
+/* Locks the slot of the request's broker coordinating group and gives its
+ * gr_gc, or NULL with *err set (NOT_COORDINATOR, or
+ * COORDINATOR_NOT_AVAILABLE when the broker has no coordinator or
  * __consumer_offsets does not exist). */
-gr_coord_slot *gr_coordinator_lock(gr_coordinator *c, gr_str group, gr_gc **gc, int16_t *err);
+gr_coord_slot *gr_coordinator_lock(gr_request *req, gr_str group, gr_gc **gc, int16_t *err);
 
 /* Appends out's records, applies them, re-arms the slot's timer, unlocks
  * and delivers out's replies (self's inline). Returns 0, or the error the
@@ -78,7 +79,7 @@ int16_t gr_coordinator_unlock(gr_coord_slot *s, gr_gc_out *out, gr_request *self
  * partition or too few replicas COORDINATOR_NOT_AVAILABLE. */
 int16_t gr_coordinator_append_error(int16_t err, bool group_metadata);
 
-/* Calls fn on every slot holding groups, locked; loading says whether one
+/* Calls fn on every slot of c (NULL: none) holding groups, locked; loading says whether one
  * is still loading (then fn is not called for it). */
 void gr_coordinator_each(gr_coordinator *c, void (*fn)(void *ctx, gr_gc *gc), void *ctx,
                          bool *loading);
