@@ -19,9 +19,8 @@
 #include "common/logtask.h"
 
 #define SUB "replica"
-/* How long a sync waits for in-flight reads of a removed partition before
- * leaving its deletion to the last reader. */
-#define REMOVE_WAIT_MS 2000
+/* How long shutdown waits for the requests still waiting on partitions. */
+#define STOP_WAIT_MS 2000
 #define PARTITION_METADATA "partition.metadata"
 /* Kafka's name; one per partition directory here (see checkpoint.h). */
 #define HW_CHECKPOINT "replication-offset-checkpoint"
@@ -401,19 +400,6 @@ typedef struct {
     const gr_metadata_partition *mp;
 } to_open;
 
-/* Whether a partition of old retired by this sync (marked deleted) is
- * still being read: a reference besides old's own. */
-static bool retired_read(const table *old)
-{
-    for (size_t i = 0; old && i < old->n; i++)
-        for (int32_t k = 0; k < old->topics[i].nparts; k++) {
-            gr_partition *p = old->topics[i].parts[k];
-            if (p && p->deleted && atomic_load(&p->refs) > 1)
-                return true;
-        }
-    return false;
-}
-
 /*
  * In three steps, so that a directory is never used by two partitions at
  * once (a topic deleted and recreated under the same name between two
@@ -480,10 +466,11 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
     m->cur = nt;
     pthread_rwlock_unlock(&m->lock);
 
-    /* Every retired partition is told first, then all of them share one
-     * wait for their readers: a wait per partition would hold the main loop
-     * (and its heartbeats) for REMOVE_WAIT_MS times the partitions a slow
-     * reader still holds. */
+    /* Every retired partition is marked and its waiting readers told; one
+     * still referenced (a response being sent, a request between lookup and
+     * answer, the group coordinator) is deleted by its last reader. The
+     * main loop never waits for readers: a slow client must not hold up its
+     * heartbeats. */
     for (size_t i = 0; old && i < old->n; i++) {
         for (int32_t k = 0; k < old->topics[i].nparts; k++) {
             gr_partition *p = old->topics[i].parts[k];
@@ -496,8 +483,6 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
             notify(p); /* waiting readers find it gone and answer now */
         }
     }
-    for (int w = 0; w < REMOVE_WAIT_MS && retired_read(old); w++)
-        usleep(1000);
     for (size_t i = 0; old && i < old->n; i++) {
         for (int32_t k = 0; k < old->topics[i].nparts; k++) {
             gr_partition *p = old->topics[i].parts[k];
@@ -511,7 +496,7 @@ void gr_replica_sync(gr_replica_mgr *m, const gr_metadata_image *img)
             int mn = snprintf(moved, sizeof moved, "%s.%s-delete", p->dir, hex);
             if (mn > 0 && (size_t)mn < sizeof moved && rename(p->dir, moved) == 0)
                 memcpy(p->dir, moved, sizeof moved);
-            GR_WARN(SUB, "%s-%d: removed while still being read; deleted after the last read",
+            GR_INFO(SUB, "%s-%d: removed while still being read; deleted after the last read",
                     p->topic, p->index);
         }
     }
@@ -618,7 +603,7 @@ void gr_replica_stop(gr_replica_mgr *m)
     gr_replica_wait_hook hook = atomic_load(&m->hook);
     if (hook)
         hook(NULL);
-    for (int w = 0; w < REMOVE_WAIT_MS && atomic_load(&m->waiting) > 0; w++)
+    for (int w = 0; w < STOP_WAIT_MS && atomic_load(&m->waiting) > 0; w++)
         usleep(1000);
     if (atomic_load(&m->waiting) > 0)
         GR_WARN(SUB, "%d requests still waiting at shutdown", atomic_load(&m->waiting));

@@ -31,11 +31,12 @@ def fill(cluster, topic, partitions, per_partition, value_size=100_000):
     assert prod.flush(30) == 0
 
 
-def test_deleting_a_topic_held_by_a_slow_reader_waits_once(single):
+def test_deleting_a_topic_held_by_a_slow_reader_does_not_wait(single):
     """A consumer that fetched several partitions and does not read its
-    answer keeps every one of them referenced. Deleting their topic waits
-    for such readers once, not once per partition: all of them are retired
-    within about one wait (2 s), not one wait each."""
+    answer keeps every one of them referenced. Deleting their topic does not
+    wait for such readers (the broker's main loop, which heartbeats, must
+    not stall on a slow client): every partition is retired at once, the
+    held ones left to their last reader."""
     parts = 5
     single.create_topic("held", parts)
     fill(single, "held", parts, 1_000_000)
@@ -55,7 +56,7 @@ def test_deleting_a_topic_held_by_a_slow_reader_waits_once(single):
         for f in admin.delete_topics(["held"], operation_timeout=15).values():
             f.result()
         # Each partition is either deleted at once (its answer was sent)
-        # or, after the one shared wait, left to its last reader.
+        # or left to its last reader.
         def retired(log, p):
             return f"held-{p}: removed while still being read" in log or \
                 f"deleted partition held-{p}" in log
@@ -64,8 +65,8 @@ def test_deleting_a_topic_held_by_a_slow_reader_waits_once(single):
         elapsed = time.monotonic() - start
         held = broker.log_text().count("removed while still being read")
         assert held >= 2, f"only {held} partitions were still being read: nothing to measure"
-        assert elapsed < 2.0 * held - 1.5, \
-            f"retiring {held} held partitions took {elapsed:.1f}s: one wait per partition"
+        assert elapsed < 1.5, \
+            f"retiring {held} held partitions took {elapsed:.1f}s: the broker waited for them"
     finally:
         slow.close()
 
