@@ -245,7 +245,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     gr_cluster *c = arg;
-    gr_replica_checkpoint_hw(c->b->replicas, mono_ms());
     if (c->shutting_down && c->done && mono_ms() - c->shutdown_started > SHUTDOWN_WAIT_MS) {
         GR_WARN(SUB, "node %d: controlled shutdown did not complete in time", c->b->node_id);
         void (*done)(void *) = c->done;

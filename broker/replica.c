@@ -44,7 +44,6 @@ struct gr_replica_mgr {
     gr_logtask *task;
     gr_cleaner *cleaner; /* compacts the logs whose cleanup.policy has compact */
     int64_t hw_interval_ms;   /* replica.high.watermark.checkpoint.interval.ms */
-    int64_t hw_written_ms;    /* when the checkpoints were last written */
     pthread_rwlock_t lock; /* guards cur (the pointer, not the table) */
     table *cur;
     atomic_int waiting;
@@ -91,7 +90,8 @@ static void remove_dir(const char *dir)
 }
 
 /* Writes the high watermark checkpoint when the high watermark moved since
- * the last one (main loop, or the thread closing the partition). */
+ * the last one (the log task's thread, or the thread closing the partition
+ * once the log task has let it go). */
 static void hw_checkpoint(gr_partition *p)
 {
     int64_t hw = atomic_load(&p->hw);
@@ -123,16 +123,16 @@ static int64_t hw_restore(gr_partition *p)
     return hw < start ? start : hw > end ? end : hw;
 }
 
-void gr_replica_checkpoint_hw(gr_replica_mgr *m, int64_t now_ms)
+/* The log task's tick of p: the checkpoint every
+ * replica.high.watermark.checkpoint.interval.ms, written off the main loop
+ * (it is a synced file write). */
+static void hw_tick(void *ctx, int64_t now_ms)
 {
-    if (!m || now_ms - m->hw_written_ms < m->hw_interval_ms)
+    gr_partition *p = ctx;
+    if (now_ms - p->hw_checkpoint_ms < p->mgr->hw_interval_ms)
         return;
-    m->hw_written_ms = now_ms;
-    /* The main loop is the only writer of cur: no lock to read it here. */
-    for (size_t i = 0; m->cur && i < m->cur->n; i++)
-        for (int32_t k = 0; k < m->cur->topics[i].nparts; k++)
-            if (m->cur->topics[i].parts[k])
-                hw_checkpoint(m->cur->topics[i].parts[k]);
+    p->hw_checkpoint_ms = now_ms;
+    hw_checkpoint(p);
 }
 
 void gr_partition_unref(gr_partition *p)
@@ -282,7 +282,7 @@ static gr_partition *open_partition(gr_replica_mgr *m, const rtopic *t, int32_t 
     }
     /* A sole in-sync leader moves it on to the log end below. */
     atomic_init(&p->hw, hw_restore(p));
-    if (gr_logtask_add(m->task, p->log, hw_for_retention, p) != 0)
+    if (gr_logtask_add(m->task, p->log, hw_for_retention, hw_tick, p) != 0)
         GR_WARN(SUB, "%s-%d: out of memory adding it to retention", t->name, index);
     if (t->settings.compact && gr_cleaner_add(m->cleaner, p->log, &t->settings.cleaner) != 0)
         GR_WARN(SUB, "%s-%d: out of memory adding it to the cleaner", t->name, index);

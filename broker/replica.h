@@ -75,6 +75,7 @@ typedef struct gr_partition {
     atomic_bool log_append_time;   /* message.timestamp.type=LogAppendTime */
     gr_topic_settings settings;    /* the whole of them (main loop only) */
     int64_t hw_checkpointed;       /* the high watermark last checkpointed; -1: none */
+    int64_t hw_checkpoint_ms;      /* when it was last considered (the log task's clock) */
     atomic_int refs;
     bool deleted; /* its topic is gone: delete the files after the last reference */
     gr_replica_mgr *mgr; /* for the wait hook */
@@ -105,11 +106,6 @@ void gr_partition_unref(gr_partition *p);
  * gr_replica_list_free. */
 int gr_replica_list(gr_replica_mgr *m, gr_partition ***out, size_t *n);
 void gr_replica_list_free(gr_partition **ps, size_t n);
-
-/* Writes the high watermark checkpoints of the partitions whose high
- * watermark moved, when the checkpoint interval has passed since the last
- * time (main loop; the broker's periodic timer calls it). */
-void gr_replica_checkpoint_hw(gr_replica_mgr *m, int64_t now_ms);
 
 /* After an append on the leader: advances the high watermark when the ISR
  * is this broker alone. Returns the high watermark. */

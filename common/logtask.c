@@ -33,6 +33,7 @@
 typedef struct lt_entry {
     gr_log *log;
     gr_logtask_hw_fn hw;
+    gr_logtask_tick_fn tick;
     void *ctx;
     bool busy; /* the thread is working on this log, without the mutex */
     struct lt_entry *next;
@@ -70,6 +71,7 @@ static void run_pass(gr_logtask *t, bool retention)
         e->busy = true;
         gr_log *log = e->log;
         gr_logtask_hw_fn hw = e->hw;
+        gr_logtask_tick_fn tick = e->tick;
         void *ctx = e->ctx;
         pthread_mutex_unlock(&t->mu);
 
@@ -81,6 +83,8 @@ static void run_pass(gr_logtask *t, bool retention)
             rc_ret = gr_log_retention(log, now, max_offset, &deleted);
         }
         int rc_tick = gr_log_tick(log, now);
+        if (tick)
+            tick(ctx, now);
 
         pthread_mutex_lock(&t->mu);
         e->busy = false;
@@ -194,7 +198,8 @@ void gr_logtask_stop(gr_logtask *t)
     free(t);
 }
 
-int gr_logtask_add(gr_logtask *t, gr_log *log, gr_logtask_hw_fn hw, void *ctx)
+int gr_logtask_add(gr_logtask *t, gr_log *log, gr_logtask_hw_fn hw, gr_logtask_tick_fn tick,
+                   void *ctx)
 {
     pthread_mutex_lock(&t->mu);
     lt_entry **pp = &t->entries;
@@ -211,8 +216,9 @@ int gr_logtask_add(gr_logtask *t, gr_log *log, gr_logtask_hw_fn hw, void *ctx)
         e->log = log;
         *pp = e; /* at the tail, so that a pass in progress reaches it too */
     }
-    /* A pass already working on this log keeps the callback it read. */
+    /* A pass already working on this log keeps the callbacks it read. */
     e->hw = hw;
+    e->tick = tick;
     e->ctx = ctx;
     pthread_mutex_unlock(&t->mu);
     return 0;

@@ -38,6 +38,12 @@ typedef struct gr_logtask gr_logtask;
  * not call gr_logtask_remove or gr_logtask_stop. */
 typedef int64_t (*gr_logtask_hw_fn)(void *ctx);
 
+/* Called after every tick of the log (gr_log_tick), with the same now_ms
+ * and under the same rules as the hw callback: periodic per-log work of
+ * the log's owner (the high watermark checkpoint) that must stay off the
+ * owner's event loop. */
+typedef void (*gr_logtask_tick_fn)(void *ctx, int64_t now_ms);
+
 typedef struct {
     uint64_t passes;           /* retention passes completed (over every log) */
     uint64_t ticks;            /* tick-only passes completed */
@@ -56,11 +62,13 @@ gr_logtask *gr_logtask_start(int64_t retention_check_interval_ms, int64_t tick_i
  * and joins it. The logs stay open. NULL is ignored. */
 void gr_logtask_stop(gr_logtask *t);
 
-/* Adds a log, or replaces the callback of one already added. hw (may be
- * NULL: the log end offset is used) gives max_offset for retention; ctx is
- * passed to it. A replaced callback may still be called once by a pass
- * already working on the log. 0, or -1 when out of memory. */
-int gr_logtask_add(gr_logtask *t, gr_log *log, gr_logtask_hw_fn hw, void *ctx);
+/* Adds a log, or replaces the callbacks of one already added. hw (may be
+ * NULL: the log end offset is used) gives max_offset for retention; tick
+ * (may be NULL) runs after each of the log's ticks; ctx is passed to both.
+ * A replaced callback may still be called once by a pass already working
+ * on the log. 0, or -1 when out of memory. */
+int gr_logtask_add(gr_logtask *t, gr_log *log, gr_logtask_hw_fn hw, gr_logtask_tick_fn tick,
+                   void *ctx);
 
 /* Removes a log, waiting first if the task is working on it right now;
  * after the call the task never touches it (nor calls its hw callback)

@@ -202,6 +202,29 @@ static int64_t hw_of(void *arg)
     return atomic_load(&h->hw);
 }
 
+/* A tick callback: counts its calls and keeps the last now_ms. */
+typedef struct {
+    atomic_int calls;
+    _Atomic int64_t last_now;
+} tick_ctx;
+
+static void count_tick(void *arg, int64_t now_ms)
+{
+    tick_ctx *k = arg;
+    atomic_store(&k->last_now, now_ms);
+    atomic_fetch_add(&k->calls, 1);
+}
+
+static bool pred_ticked(void *arg) { return atomic_load(&((tick_ctx *)arg)->calls) >= 3; }
+
+static bool pred_tick_passes(void *arg)
+{
+    passes_reach *p = arg;
+    gr_logtask_stats st;
+    gr_logtask_get_stats(p->t, &st);
+    return st.ticks >= p->passes;
+}
+
 /* ---- tests ---- */
 
 START_TEST(test_retention_ms_by_the_interval)
@@ -218,7 +241,7 @@ START_TEST(test_retention_ms_by_the_interval)
     /* the interval itself (not run_now) drives the pass */
     gr_logtask *t = gr_logtask_start(50, 20);
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL), 0);
+    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL, NULL), 0);
     start_is s = {log, 24};
     ck_assert_msg(wait_for(pred_start, &s), "log start offset %lld, expected 24",
                   (long long)gr_log_start_offset(log));
@@ -261,7 +284,7 @@ START_TEST(test_high_watermark_holds_retention)
     atomic_init(&h.calls, 0);
     gr_logtask *t = gr_logtask_start(LONG_MS, LONG_MS);
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(gr_logtask_add(t, log, hw_of, &h), 0);
+    ck_assert_int_eq(gr_logtask_add(t, log, hw_of, NULL, &h), 0);
 
     pass_now(t);
     ck_assert_int_ge(load(&h.calls), 1);
@@ -279,7 +302,7 @@ START_TEST(test_high_watermark_holds_retention)
     ck_assert_int_eq(gr_log_segment_count(log), 3);
 
     /* re-adding replaces the callback; none means the log end offset */
-    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL), 0);
+    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL, NULL), 0);
     int calls = load(&h.calls);
     pass_now(t);
     ck_assert_int_eq(load(&h.calls), calls);
@@ -311,7 +334,7 @@ START_TEST(test_retention_bytes)
 
     gr_logtask *t = gr_logtask_start(LONG_MS, LONG_MS);
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL), 0);
+    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL, NULL), 0);
     pass_now(t);
     ck_assert_int_eq(gr_log_start_offset(log), 0); /* retention.bytes -1: no limit */
 
@@ -351,7 +374,7 @@ START_TEST(test_deleted_files_unlinked_by_tick)
 
     gr_logtask *t = gr_logtask_start(LONG_MS, 20);
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL), 0);
+    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL, NULL), 0);
     int64_t asked = mono_ms();
     pass_now(t);
     ck_assert_int_eq(gr_log_start_offset(log), 16);
@@ -387,7 +410,7 @@ START_TEST(test_flush_by_tick)
 
     gr_logtask *t = gr_logtask_start(LONG_MS, 20);
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL), 0);
+    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL, NULL), 0);
     ck_assert(wait_for(pred_recovered, log));
     ck_assert_int_eq(gr_log_recovery_point(log), 6);
     gr_logtask_stats st;
@@ -438,8 +461,8 @@ START_TEST(test_remove_waits_for_the_pass)
     atomic_init(&h.calls, 0);
     gr_logtask *t = gr_logtask_start(LONG_MS, LONG_MS);
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(gr_logtask_add(t, a, slow_hw, &s), 0);
-    ck_assert_int_eq(gr_logtask_add(t, b, hw_of, &h), 0);
+    ck_assert_int_eq(gr_logtask_add(t, a, slow_hw, NULL, &s), 0);
+    ck_assert_int_eq(gr_logtask_add(t, b, hw_of, NULL, &h), 0);
 
     gr_logtask_run_now(t);
     ck_assert(wait_for(pred_entered, &s));
@@ -472,13 +495,13 @@ START_TEST(test_add_remove_churn)
     gr_log *keep = open_log(99, &c);
     gr_logtask *t = gr_logtask_start(3, 1);
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(gr_logtask_add(t, keep, NULL, NULL), 0);
+    ck_assert_int_eq(gr_logtask_add(t, keep, NULL, NULL, NULL), 0);
     for (int i = 0; i < 12; i++) {
         gr_log *logs[3];
         for (int j = 0; j < 3; j++) {
             logs[j] = open_log(j, &c);
             append(logs[j], 1, 10, real_ms());
-            ck_assert_int_eq(gr_logtask_add(t, logs[j], NULL, NULL), 0);
+            ck_assert_int_eq(gr_logtask_add(t, logs[j], NULL, NULL, NULL), 0);
         }
         sleep_ms(1);
         for (int j = 0; j < 3; j++) {
@@ -501,7 +524,7 @@ START_TEST(test_stop_is_prompt)
     gr_log *log = open_log(0, &c);
     gr_logtask *t = gr_logtask_start(LONG_MS, LONG_MS);
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL), 0);
+    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL, NULL), 0);
     sleep_ms(50); /* let the thread settle into its wait */
     int64_t t0 = mono_ms();
     gr_logtask_stop(t);
@@ -511,11 +534,36 @@ START_TEST(test_stop_is_prompt)
     t0 = mono_ms();
     t = gr_logtask_start(LONG_MS, LONG_MS);
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL), 0);
+    ck_assert_int_eq(gr_logtask_add(t, log, NULL, NULL, NULL), 0);
     gr_logtask_run_now(t);
     gr_logtask_stop(t);
     ck_assert_int_lt(mono_ms() - t0, 1000);
     gr_logtask_stop(NULL);
+    ck_assert_int_eq(gr_log_close(log, real_ms()), GR_LOG_OK);
+}
+END_TEST
+
+START_TEST(test_tick_callback)
+{
+    gr_log_config c = test_cfg();
+    gr_log *log = open_log(0, &c);
+    tick_ctx k = {0};
+    int64_t before = real_ms();
+    gr_logtask *t = gr_logtask_start(HOUR_MS, 10);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(gr_logtask_add(t, log, NULL, count_tick, &k), 0);
+    /* every tick pass calls it, with the wall clock */
+    ck_assert(wait_for(pred_ticked, &k));
+    ck_assert_int_ge(atomic_load(&k.last_now), before);
+    /* after removal it is never called again */
+    gr_logtask_remove(t, log);
+    int calls = load(&k.calls);
+    gr_logtask_stats st;
+    gr_logtask_get_stats(t, &st);
+    passes_reach p = {t, st.ticks + 3};
+    ck_assert(wait_for(pred_tick_passes, &p));
+    ck_assert_int_eq(load(&k.calls), calls);
+    gr_logtask_stop(t);
     ck_assert_int_eq(gr_log_close(log, real_ms()), GR_LOG_OK);
 }
 END_TEST
@@ -534,6 +582,7 @@ Suite *logtask_suite(void)
     tcase_add_test(tc, test_remove_waits_for_the_pass);
     tcase_add_test(tc, test_add_remove_churn);
     tcase_add_test(tc, test_stop_is_prompt);
+    tcase_add_test(tc, test_tick_callback);
     suite_add_tcase(s, tc);
     return s;
 }
