@@ -5,9 +5,10 @@ stopped (by pid) when the test ends, pass or fail.  `module_cluster` is the
 same for all the tests of one module that ask for it (starting a cluster
 takes seconds; tests that only add topics of their own can share one); its
 nodes stop when the module's last test is done; `shared` is that cluster
-with one controller and one broker started.  `broker` is one started
-broker.  When a test fails, the log tails of its nodes are attached to the
-failure report.
+with one controller and one broker started, and `single` is the test's own
+`cluster` with one controller and one broker started.  `broker` is one
+started broker.  When a test fails, the log tails of its nodes are attached
+to the failure report.
 """
 
 import faulthandler
@@ -78,6 +79,14 @@ def module_cluster(tmp_path_factory):
 @pytest.fixture
 def broker(cluster):
     return cluster.broker()
+
+
+@pytest.fixture
+def single(cluster):
+    """One controller and one broker of this test's own (for tests that stop
+    or kill the broker, or need a fresh cluster)."""
+    cluster.start(controllers=1, brokers=1)
+    return cluster
 
 
 @pytest.fixture

@@ -416,6 +416,16 @@ def produce_request(version, cid, acks, topics, timeout_ms=10000):
     return encode_request(API_PRODUCE, version, cid, w.bytes())
 
 
+def raw_produce(broker, version, acks, topics):
+    """One Produce round trip to broker: topics {name: {partition: records}}
+    -> {name: {partition: answer}}."""
+    with broker.connect() as c:
+        c.send(produce_request(version, 7, acks, topics))
+        resp = parse_produce_response(c.recv_frame(), version)
+    assert resp["correlation_id"] == 7
+    return resp["topics"]
+
+
 def parse_produce_response(payload, version):
     r = Reader(payload)
     out = {"correlation_id": r.int32(), "topics": {}}
@@ -737,8 +747,10 @@ def parse_fetch_response(payload, version):
 def create_topics_request(version, correlation_id, topics, timeout_ms=30000,
                           validate_only=False, client_id="gregor-tests"):
     """A CreateTopics request (v2-v7) frame.  topics: [(name, partitions,
-    replication_factor)] or [(name, partitions, replication_factor,
-    {config: value})], no explicit assignments."""
+    replication_factor)], [(name, partitions, replication_factor,
+    {config: value})] or [(name, partitions, replication_factor, {config:
+    value}, assignment)], where assignment lists each partition's replica
+    ids (partitions and replication_factor are then -1)."""
     flexible = version >= 5
     w = Writer()
     string = w.compact_string if flexible else w.string
@@ -748,10 +760,18 @@ def create_topics_request(version, correlation_id, topics, timeout_ms=30000,
 
     count(len(topics))
     for name, partitions, rf, *rest in topics:
-        configs = rest[0] if rest else {}
+        configs = (rest[0] if rest else None) or {}
+        assignment = rest[1] if len(rest) > 1 else None
         string(name)
         w.int32(partitions).int16(rf)
-        count(0)  # assignments
+        count(len(assignment or []))
+        for index, replicas in enumerate(assignment or []):
+            w.int32(index)
+            count(len(replicas))
+            for r in replicas:
+                w.int32(r)
+            if flexible:
+                w.empty_tagged_fields()
         count(len(configs))
         for key, value in configs.items():
             string(key)
@@ -2030,23 +2050,46 @@ class Cluster:
             return c.metadata(version=version, topics=topics)
 
     def create_topic(self, name, partitions=1, replication_factor=1, config=None,
-                     timeout=15.0):
-        """Creates a topic (raw CreateTopics to the first broker) and waits
-        until every partition has a leader."""
-        with self.brokers[0].connect(timeout=timeout) as c:
-            resp = c.create_topics([(name, partitions, replication_factor, config or {})],
-                                   timeout_ms=int(timeout * 1000))
+                     timeout=15.0, assignment=None):
+        """Creates a topic (raw CreateTopics to the first live broker) and
+        waits until every partition has a leader.  assignment: each
+        partition's replica ids, instead of partitions and replication_factor."""
+        self.create_topics([(name, partitions, replication_factor, config, assignment)],
+                           timeout)
+
+    def create_topics(self, specs, timeout=15.0):
+        """Creates [(name, partitions, replication_factor[, config[,
+        assignment]])] in one CreateTopics request to the first live broker,
+        asserts every topic was created, and waits until every partition of
+        each has a leader."""
+        specs = [tuple(s) + (None,) * (5 - len(s)) for s in specs]
+        topics = []
+        for name, partitions, rf, config, assignment in specs:
+            if assignment is not None:
+                partitions, rf = -1, -1
+            topics.append((name, partitions, rf, config or {}, assignment))
+        broker = self.live(self.brokers)[0]
+        with broker.connect(timeout=timeout) as c:
+            resp = c.create_topics(topics, timeout_ms=int(timeout * 1000))
         errors = [t["error_code"] for t in resp["topics"]]
-        assert errors == [0], f"creating {name}: {resp}"
+        assert errors == [0] * len(specs), f"creating {[s[0] for s in specs]}: {resp}"
         deadline = time.monotonic() + timeout
-        while True:
-            md = self.metadata(self.brokers[0], topics=[name])
-            t = [t for t in md["topics"] if t["name"] == name]
-            if t and t[0]["error_code"] == 0 and len(t[0]["partitions"]) == partitions and \
-                    all(p["leader_id"] >= 0 for p in t[0]["partitions"]):
-                return
-            assert time.monotonic() < deadline, f"topic {name} never got leaders"
-            time.sleep(0.05)
+        for name, partitions, _, _, assignment in specs:
+            if assignment is not None:
+                partitions = len(assignment)
+            while True:
+                md = self.metadata(broker, topics=[name])
+                t = [t for t in md["topics"] if t["name"] == name]
+                if t and t[0]["error_code"] == 0 and len(t[0]["partitions"]) == partitions and \
+                        all(p["leader_id"] >= 0 for p in t[0]["partitions"]):
+                    break
+                assert time.monotonic() < deadline, f"topic {name} never got leaders"
+                time.sleep(0.05)
+
+    def gregorctl(self, *args, bootstrap=None, check=True, timeout=60.0):
+        """Runs gregorctl against this cluster (or bootstrap); see gregorctl()."""
+        return gregorctl(*args, bootstrap=bootstrap or self.bootstrap, check=check,
+                         timeout=timeout)
 
 
 def eventually(check, timeout=20.0, what="condition", poll=0.1):
@@ -2079,3 +2122,15 @@ def kcat_list(bootstrap, timeout=20.0):
     return subprocess.run(["kcat", "-b", bootstrap, "-L", "-m", "5"],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def gregorctl(*args, bootstrap=None, check=False, timeout=60.0):
+    """Runs bin/gregorctl [-b bootstrap] args (stdin closed, output captured
+    as text); returns the CompletedProcess.  check: assert that it exited 0."""
+    cmd = [str(bin_dir() / "gregorctl")] + (["-b", bootstrap] if bootstrap else []) + list(args)
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=timeout)
+    if check:
+        assert r.returncode == 0, f"gregorctl {' '.join(args)}: exit {r.returncode}\n" \
+                                  f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    return r

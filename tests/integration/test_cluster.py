@@ -66,12 +66,6 @@ def admin_create(cluster, topics, timeout=20.0):
     return codes, time.monotonic()
 
 
-def gregorctl(*args, timeout=30.0):
-    exe = gregor.bin_dir() / "gregorctl"
-    return subprocess.run([str(exe), *args], stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=timeout)
-
-
 def topic_metadata(broker, name):
     """The topic's entry in this broker's Metadata v12, or None."""
     with broker.connect(timeout=2.0) as c:
@@ -137,8 +131,8 @@ def test_created_topics_reach_every_broker_and_leaders_spread(cluster, record_pr
         assert listed_brokers(b) == [101, 102, 103], f"broker {b.node_id}'s Metadata"
 
     # gregorctl, through one broker.
-    r = gregorctl("-b", cluster.brokers[0].bootstrap, "topic", "create", "via-gregorctl",
-                  "-p", "6", "-r", "3")
+    r = cluster.gregorctl("topic", "create", "via-gregorctl", "-p", "6", "-r", "3",
+                          bootstrap=cluster.brokers[0].bootstrap, check=False, timeout=30.0)
     acked = time.monotonic()
     assert r.returncode == 0, f"gregorctl topic create failed ({r.returncode}):\n" \
                               f"{r.stdout}\n{r.stderr}"

@@ -3,24 +3,12 @@ controller catching up through a snapshot, and topics auto-created by
 Metadata.
 """
 
-import subprocess
 import time
 
-import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 import gregor
-
-
-
-
-def create(cluster, specs, timeout=15.0):
-    """Creates [(name, partitions, rf)] through a broker; fails on any error."""
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    futures = admin.create_topics([NewTopic(n, p, r) for n, p, r in specs],
-                                  operation_timeout=timeout)
-    for name, f in futures.items():
-        f.result(timeout)
+from gregor import eventually
 
 
 def partitions(broker, topic):
@@ -32,22 +20,11 @@ def partitions(broker, topic):
     return {}
 
 
-def wait_until(what, check, timeout, poll=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout}s")
-        time.sleep(poll)
-
-
 def test_sigterm_moves_leadership_before_the_broker_exits(cluster):
     cluster.start(controllers=1, brokers=3)
-    create(cluster, [("shutdown", 6, 3)])
+    cluster.create_topic("shutdown", 6, 3)
     other = cluster.brokers[0]
-    parts = wait_until("topic listed", lambda: partitions(other, "shutdown"), 10.0)
+    parts = eventually(lambda: partitions(other, "shutdown"), 10.0, "topic listed", poll=0.05)
     leaders = {p["leader_id"] for p in parts.values()}
     victim = next(b for b in cluster.brokers[1:] if b.node_id in leaders)
 
@@ -65,7 +42,7 @@ def test_sigterm_moves_leadership_before_the_broker_exits(cluster):
         now = partitions(other, "shutdown")
         return now and all(p["leader_id"] != victim.node_id and p["leader_id"] >= 0
                            for p in now.values()) and now
-    now = wait_until("leaderships moved off the stopped broker", moved, 1.0)
+    now = eventually(moved, 1.0, "leaderships moved off the stopped broker", poll=0.05)
     for i, p in now.items():
         if parts[i]["leader_id"] == victim.node_id:
             assert p["leader_epoch"] > parts[i]["leader_epoch"], (i, parts[i], p)
@@ -81,14 +58,14 @@ def test_lagging_controller_catches_up_through_a_snapshot(cluster):
     cluster.kill9(lagging)
 
     for batch in range(6):
-        create(cluster, [(f"snap-{batch}-{i}", 2, 1) for i in range(5)])
+        cluster.create_topics([(f"snap-{batch}-{i}", 2, 1) for i in range(5)])
     leader, _ = cluster.active_controller()
-    wait_until("a snapshot written by the leader",
-               lambda: "wrote snapshot" in leader.log_text(), 10.0)
+    eventually(lambda: "wrote snapshot" in leader.log_text(), 10.0,
+               "a snapshot written by the leader", poll=0.05)
 
     cluster.restart(lagging, timeout=20.0)
-    wait_until("the lagging controller installs the leader's snapshot",
-               lambda: "installed snapshot" in lagging.log_text(), 15.0)
+    eventually(lambda: "installed snapshot" in lagging.log_text(), 15.0,
+               "the lagging controller installs the leader's snapshot", poll=0.05)
 
     # It then follows like any voter: the leader reports it caught up.
     def caught_up():
@@ -97,7 +74,7 @@ def test_lagging_controller_catches_up_through_a_snapshot(cluster):
             return None
         voters = {v["replica_id"]: v["log_end_offset"] for v in q["voters"]}
         return voters.get(lagging.node_id) == q["high_watermark"] and q
-    wait_until("the restarted controller at the high watermark", caught_up, 15.0)
+    eventually(caught_up, 15.0, "the restarted controller at the high watermark", poll=0.05)
 
     # And it holds the whole state: with the other follower gone, the two
     # left still form a quorum, and every topic is still there.
@@ -106,7 +83,7 @@ def test_lagging_controller_catches_up_through_a_snapshot(cluster):
     for c in others:
         cluster.kill9(c)
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    create(cluster, [("after-snapshot", 1, 1)])
+    cluster.create_topic("after-snapshot", 1, 1)
     names = admin.list_topics(timeout=10).topics
     expected = {f"snap-{b}-{i}" for b in range(6) for i in range(5)} | {"after-snapshot"}
     assert expected <= set(names), sorted(expected - set(names))
@@ -120,7 +97,8 @@ def test_metadata_auto_creates_a_topic(cluster):
     (t,) = first["topics"]
     # As Kafka answers while it creates the topic.
     assert t["error_code"] in (gregor.ERR_LEADER_NOT_AVAILABLE, gregor.ERR_NONE), t
-    parts = wait_until("the auto-created topic", lambda: partitions(broker, "auto-made"), 10.0)
+    parts = eventually(lambda: partitions(broker, "auto-made"), 10.0, "the auto-created topic",
+                       poll=0.05)
     assert len(parts) == 1  # num.partitions
     with broker.connect() as c:
         no = c.metadata(version=12, topics=["not-made"], allow_auto_topic_creation=False)

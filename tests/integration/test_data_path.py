@@ -16,10 +16,10 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 import gregor
-from gregor import bad_crc, crc32c, parse_produce_response, produce_request, record_batch
+from gregor import bad_crc, crc32c, produce_request, raw_produce, record_batch
 
 ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
@@ -33,18 +33,6 @@ CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 
 # ---- helpers ----
-
-def create(cluster, specs):
-    """Creates [(name, partitions, rf)] and waits until every partition has a leader."""
-    for name, partitions, rf in specs:
-        cluster.create_topic(name, partitions, rf)
-
-
-@pytest.fixture
-def single(cluster):
-    """A cluster of this test's own, for tests that stop or kill the broker."""
-    cluster.start(controllers=1, brokers=1)
-    return cluster
 
 
 def batch_codecs(cluster, topic, partition=0):
@@ -109,12 +97,6 @@ def lz4_frame_stored(data):
     return bytes(out + struct.pack("<I", 0))
 
 
-def raw_produce(broker, version, acks, topics):
-    with broker.connect() as c:
-        c.send(produce_request(version, 7, acks, topics))
-        resp = parse_produce_response(c.recv_frame(), version)
-    assert resp["correlation_id"] == 7
-    return resp["topics"]
 
 
 # ---- kcat, every codec ----
@@ -133,7 +115,7 @@ def test_kcat_round_trip_with_codec(shared, codec):
     through its consumer: same keys, values, headers and order, nothing
     more, in batches of the codec asked for."""
     topic = f"kcat-{codec}"
-    create(shared, [(topic, 1, 1)])
+    shared.create_topic(topic, 1, 1)
     n = 100_000
     records = [(f"key-{i}", f"value-{i}-{'x' * (i * 7919 % 101)}") for i in range(n)]
     lines = "".join(f"{k}\t{v}\n" for k, v in records)
@@ -192,7 +174,7 @@ def test_confluent_kafka_200k_six_partitions_times_and_seek(shared):
 
     topic, parts, n = "ck", 6, 200_000
     per = [len(range(p, n, parts)) for p in range(parts)]  # 33,334 or 33,333
-    create(shared, [(topic, parts, 1)])
+    shared.create_topic(topic, parts, 1)
     # Record i goes to partition i % 6 at offset i // 6 with time base + i, so
     # the k-th record of partition p has time base + 6k + p. Recent times:
     # nothing is old enough for retention to touch.
@@ -274,7 +256,7 @@ def test_confluent_kafka_200k_six_partitions_times_and_seek(shared):
 
 def test_fetch_long_poll_sees_new_data(shared):
     topic = "poll"
-    create(shared, [(topic, 1, 1)])
+    shared.create_topic(topic, 1, 1)
     cons = Consumer({"bootstrap.servers": shared.bootstrap, "group.id": "unused",
                      "enable.auto.commit": False, "fetch.wait.max.ms": 500})
     try:
@@ -302,7 +284,7 @@ def test_kafka_python_round_trip_null_value_and_empty_key(shared):
     from kafka import TopicPartition as KTP
 
     topic = "kp"
-    create(shared, [(topic, 2, 1)])
+    shared.create_topic(topic, 2, 1)
 
     def record(i):
         v = None if i % 7 == 0 else b"v" * 20000 if i == 500 else f"value {i}".encode()
@@ -345,7 +327,7 @@ def test_kafka_python_round_trip_null_value_and_empty_key(shared):
 
 def test_bad_crc_refused_for_one_partition_only(shared):
     topic = "crc"
-    create(shared, [(topic, 2, 1)])
+    shared.create_topic(topic, 2, 1)
     good = record_batch([(b"a", b"1"), (b"b", b"2")])
     bad = bytearray(record_batch([(b"c", b"3")]))
     bad[-1] ^= 0xFF  # a flipped bit after the CRC was computed
@@ -368,7 +350,7 @@ def test_bad_crc_refused_for_one_partition_only(shared):
 
 def test_produce_errors(shared):
     topic = "old"
-    create(shared, [(topic, 1, 1)])
+    shared.create_topic(topic, 1, 1)
     batch = record_batch([(b"k", b"v")])
     for version in (0, 1, 2):
         resp = raw_produce(shared.brokers[0], version, 1, {topic: {0: batch}})
@@ -401,7 +383,7 @@ def test_produce_errors(shared):
 
 def test_raw_lz4_batch(shared):
     topic = "lz4raw"
-    create(shared, [(topic, 1, 1)])
+    shared.create_topic(topic, 1, 1)
     records = [(f"k{i}".encode(), f"value {i} ".encode() * 50) for i in range(300)]
     batch = record_batch(records, codec=CODECS["lz4"], compress=lz4_frame_stored)
     resp = raw_produce(shared.brokers[0], 7, 1, {topic: {0: batch}})
@@ -445,7 +427,7 @@ def test_acknowledged_records_survive_kill9_mid_production(single):
     topic, parts, n = "durable", 2, 60_000
     first_acks = 1000  # the kill comes once this many are acknowledged
     down_for = 10_000  # records handed to the producer while the broker is down
-    create(single, [(topic, parts, 1)])
+    single.create_topic(topic, parts, 1)
     acked = {}  # record index -> (partition, offset)
     failed = {}  # record index -> error
 
@@ -516,7 +498,7 @@ def test_acknowledged_records_survive_kill9_mid_production(single):
 
 def test_deleted_topic_files_are_removed(shared):
     topic = "doomed"
-    create(shared, [(topic, 2, 1)])
+    shared.create_topic(topic, 2, 1)
     prod = Producer({"bootstrap.servers": shared.bootstrap})
     for i in range(10):
         prod.produce(topic, value=b"x", partition=i % 2)
@@ -531,7 +513,7 @@ def test_deleted_topic_files_are_removed(shared):
         assert time.monotonic() < deadline, "partition directories still there"
         time.sleep(0.05)
     # Recreated under the same name, it starts empty.
-    create(shared, [(topic, 2, 1)])
+    shared.create_topic(topic, 2, 1)
     cons = Consumer({"bootstrap.servers": shared.bootstrap, "group.id": "unused"})
     try:
         assert cons.get_watermark_offsets(TopicPartition(topic, 0), timeout=10) == (0, 0)

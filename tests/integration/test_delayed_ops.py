@@ -7,17 +7,10 @@ import os
 import socket
 import time
 
-import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 import gregor
-
-
-@pytest.fixture
-def single(cluster):
-    cluster.start(controllers=1, brokers=1)
-    return cluster
 
 
 def fill(cluster, topic, partitions, per_partition, value_size=100_000):

@@ -7,21 +7,13 @@ long poll on an incremental session wakes on an append.
 
 import time
 
-import pytest
 from confluent_kafka import Producer
 
 import gregor
 from gregor import (ERR_FETCH_SESSION_ID_NOT_FOUND, ERR_FETCH_SESSION_TOPIC_ID_ERROR,
                     ERR_INVALID_FETCH_SESSION_EPOCH, ERR_NONE, ERR_UNKNOWN_TOPIC_ID)
-from test_long_poll import create
 
 BIG = 1 << 20
-
-
-@pytest.fixture
-def single(cluster):
-    cluster.start(controllers=1, brokers=1)
-    return cluster
 
 
 def produce(cluster, topic, partition, value=b"v"):
@@ -43,7 +35,7 @@ def summary(resp):
 
 def test_session_by_name(single):
     topic = "sess"
-    create(single, topic, partitions=3)
+    single.create_topic(topic, partitions=3)
     produce(single, topic, 0)
     b = single.brokers[0]
     v = 12
@@ -117,7 +109,7 @@ def test_session_by_name(single):
 
 def test_session_by_topic_id(single):
     topic = "byid"
-    create(single, topic, partitions=2)
+    single.create_topic(topic, partitions=2)
     tid = topic_id(single, topic)
     unknown = bytes(range(1, 17))
     produce(single, topic, 1)
@@ -158,7 +150,7 @@ def test_cache_bound_evicts(cluster):
                   broker_config={"max.incremental.fetch.session.cache.slots": "2",
                                  "min.incremental.fetch.session.eviction.ms": "1000"})
     topic = "bound"
-    create(cluster, topic)
+    cluster.create_topic(topic)
     b = cluster.brokers[0]
     v = 12
     want = [(topic, [(0, 0, BIG)])]
@@ -185,7 +177,7 @@ def test_long_poll_on_incremental_session(single):
     """The long poll watches the session's partitions as the request leaves
     them: here one it adds."""
     topic = "lp"
-    create(single, topic, partitions=2)
+    single.create_topic(topic, partitions=2)
     b = single.brokers[0]
     v = 12
     with gregor.KafkaConnection(b.host, b.port, timeout=10.0) as c:

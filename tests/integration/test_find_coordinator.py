@@ -7,7 +7,6 @@ internal in Metadata.  Raw protocol, every version.
 """
 
 import json
-import subprocess
 import time
 
 import pytest
@@ -61,10 +60,7 @@ def endpoint(cluster, node_id):
 
 
 def configs(cluster, topic):
-    exe = gregor.bin_dir() / "gregorctl"
-    r = subprocess.run([str(exe), "-b", cluster.bootstrap, "config", "describe", "--topic", topic,
-                        "--json"], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
+    r = cluster.gregorctl("config", "describe", "--topic", topic, "--json", timeout=30)
     return {c["name"]: c["value"] for c in json.loads(r.stdout)["configs"]}
 
 

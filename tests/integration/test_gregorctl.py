@@ -8,19 +8,11 @@ Kafka error names the tool prints.
 """
 
 import json
-import subprocess
-import time
 
 import pytest
 
 import gregor
-
-
-def gregorctl(*args, bootstrap=None, timeout=60.0):
-    exe = gregor.bin_dir() / "gregorctl"
-    cmd = [str(exe)] + (["-b", bootstrap] if bootstrap else []) + list(args)
-    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=timeout)
+from gregor import eventually, gregorctl
 
 
 def ok(r):
@@ -31,17 +23,6 @@ def ok(r):
 def as_json(r):
     ok(r)
     return json.loads(r.stdout)
-
-
-def eventually(check, timeout=10.0):
-    """check() until it returns a true value: a broker learns of a change from
-    the metadata log a moment after the controller has acknowledged it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.05)
 
 
 def topic_names(run):

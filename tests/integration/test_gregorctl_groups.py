@@ -7,33 +7,17 @@ and --json for scripts, exit statuses and Kafka error names.
 """
 
 import json
-import subprocess
 import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
+from test_gregorctl import as_json, ok
 
 TOPIC = "events"
 PARTITIONS = 2
 PER_PARTITION = 50
-
-
-def gregorctl(cluster, *args):
-    exe = gregor.bin_dir() / "gregorctl"
-    return subprocess.run([str(exe), "-b", cluster.bootstrap] + list(args),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    return r
-
-
-def as_json(r):
-    return json.loads(ok(r).stdout)
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +26,7 @@ def kraft(tmp_path_factory):
     try:
         c.start(controllers=1, brokers=1, broker_config={
             "group.initial.rebalance.delay.ms": 200, "offsets.topic.num.partitions": 3})
-        admin = AdminClient({"bootstrap.servers": c.bootstrap})
-        for f in admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)],
-                                     operation_timeout=15).values():
-            f.result(15)
+        c.create_topic(TOPIC, PARTITIONS)
         p = Producer({"bootstrap.servers": c.bootstrap})
         for i in range(PARTITIONS * PER_PARTITION):
             p.produce(TOPIC, value=str(i).encode(), partition=i % PARTITIONS)
@@ -67,7 +48,7 @@ def commit_only(cluster, group, offsets):
 
 
 def committed(cluster, group):
-    d = as_json(gregorctl(cluster, "group", "describe", group, "--json"))
+    d = as_json(cluster.gregorctl("group", "describe", group, "--json"))
     return {o["partition"]: o["committed_offset"] for o in d["offsets"]}
 
 
@@ -90,7 +71,7 @@ def test_describe_and_list(kraft, live_member):
     commit_only(kraft, "idle", {0: 10, 1: 20})
     live_member.commit(offsets=[TopicPartition(TOPIC, 0, 5)], asynchronous=False)
 
-    d = as_json(gregorctl(kraft, "group", "describe", "live", "--json"))
+    d = as_json(kraft.gregorctl("group", "describe", "live", "--json"))
     assert d["group"] == "live" and d["state"] == "Stable"
     assert d["protocol_type"] == "consumer" and d["protocol"]
     assert len(d["members"]) == 1
@@ -104,23 +85,23 @@ def test_describe_and_list(kraft, live_member):
     assert offs[0]["member_id"] == m["member_id"]
     assert offs[1]["committed_offset"] is None and offs[1]["lag"] is None
 
-    text = ok(gregorctl(kraft, "group", "describe", "live")).stdout
+    text = ok(kraft.gregorctl("group", "describe", "live")).stdout
     assert "State: Stable" in text and "ctl-member" in text
     rows = [ln.split() for ln in text.splitlines()]
     assert ["TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID"] in rows
     assert [TOPIC, "0", "5", str(PER_PARTITION), str(PER_PARTITION - 5), m["member_id"]] in rows
     assert [TOPIC, "1", "-", str(PER_PARTITION), "-", m["member_id"]] in rows
 
-    listed = as_json(gregorctl(kraft, "group", "list", "--json"))["groups"]
+    listed = as_json(kraft.gregorctl("group", "list", "--json"))["groups"]
     states = {g["group"]: g["state"] for g in listed}
     assert states["live"] == "Stable" and states["idle"] == "Empty"
-    only_empty = as_json(gregorctl(kraft, "group", "list", "--state", "empty", "--json"))["groups"]
+    only_empty = as_json(kraft.gregorctl("group", "list", "--state", "empty", "--json"))["groups"]
     assert "idle" in [g["group"] for g in only_empty]
     assert all(g["state"] == "Empty" for g in only_empty)
-    table = ok(gregorctl(kraft, "group", "list")).stdout.splitlines()
+    table = ok(kraft.gregorctl("group", "list")).stdout.splitlines()
     assert table[0].split() == ["GROUP", "STATE", "PROTOCOL-TYPE"]
 
-    r = gregorctl(kraft, "group", "describe", "no-such-group")
+    r = kraft.gregorctl("group", "describe", "no-such-group", check=False)
     assert r.returncode == 1 and "GROUP_ID_NOT_FOUND" in r.stderr
 
 
@@ -137,54 +118,54 @@ def test_describe_and_list(kraft, live_member):
 def test_reset_offsets(kraft, mode, args, want):
     group = f"reset-{mode}"
     commit_only(kraft, group, {0: 10, 1: 20})
-    plan = as_json(gregorctl(kraft, "group", "reset-offsets", group, "--topic", TOPIC, *args,
+    plan = as_json(kraft.gregorctl("group", "reset-offsets", group, "--topic", TOPIC, *args,
                              "--json"))
     assert plan["executed"] is False
     assert {p["partition"]: (p["current_offset"], p["new_offset"]) for p in plan["partitions"]} \
         == {0: (10, want[0]), 1: (20, want[1])}
     assert committed(kraft, group) == {0: 10, 1: 20}  # a dry run changes nothing
 
-    text = ok(gregorctl(kraft, "group", "reset-offsets", group, "--topic", TOPIC, *args,
+    text = ok(kraft.gregorctl("group", "reset-offsets", group, "--topic", TOPIC, *args,
                         "--execute")).stdout
     assert [group, TOPIC, "0", "10", str(want[0])] in [ln.split() for ln in text.splitlines()]
     assert committed(kraft, group) == want
 
 
 def test_reset_refused_for_active_group(kraft, live_member):
-    r = gregorctl(kraft, "group", "reset-offsets", "live", "--topic", TOPIC, "--to-earliest",
-                  "--execute")
+    r = kraft.gregorctl("group", "reset-offsets", "live", "--topic", TOPIC, "--to-earliest",
+                  "--execute", check=False)
     assert r.returncode == 1
     assert "inactive" in r.stderr and "Stable" in r.stderr
     # The dry run still shows the plan, with a warning.
-    r = ok(gregorctl(kraft, "group", "reset-offsets", "live", "--topic", TOPIC, "--to-earliest"))
+    r = ok(kraft.gregorctl("group", "reset-offsets", "live", "--topic", TOPIC, "--to-earliest"))
     assert "Warning" in r.stderr and "NEW-OFFSET" in r.stdout
 
 
 def test_reset_errors(kraft):
-    r = gregorctl(kraft, "group", "reset-offsets", "nothing-committed", "--topic", TOPIC,
-                  "--shift-by", "1")
+    r = kraft.gregorctl("group", "reset-offsets", "nothing-committed", "--topic", TOPIC,
+                  "--shift-by", "1", check=False)
     assert r.returncode == 1 and "no committed offset" in r.stderr
-    r = gregorctl(kraft, "group", "reset-offsets", "g", "--topic", "no-such-topic",
-                  "--to-earliest")
+    r = kraft.gregorctl("group", "reset-offsets", "g", "--topic", "no-such-topic",
+                  "--to-earliest", check=False)
     assert r.returncode == 1 and "UNKNOWN_TOPIC_OR_PARTITION" in r.stderr
     for bad in (["--to-earliest"], ["--topic", TOPIC], ["--topic", TOPIC, "--to-earliest",
                                                         "--to-latest"],
                 ["--topic", TOPIC, "--to-datetime", "yesterday"],
                 ["--topic", TOPIC, "--to-offset", "-3"]):
-        r = gregorctl(kraft, "group", "reset-offsets", "g", *bad)
+        r = kraft.gregorctl("group", "reset-offsets", "g", *bad, check=False)
         assert r.returncode == 2, bad
-    assert gregorctl(kraft, "group", "list", "--state", "Sleeping").returncode == 2
+    assert kraft.gregorctl("group", "list", "--state", "Sleeping", check=False).returncode == 2
 
 
 def test_delete(kraft, live_member):
     commit_only(kraft, "doomed", {0: 1})
-    r = gregorctl(kraft, "group", "delete", "live", "doomed", "--json")
+    r = kraft.gregorctl("group", "delete", "live", "doomed", "--json", check=False)
     assert r.returncode == 1
     got = {g["group"]: g["error"] for g in json.loads(r.stdout)["groups"]}
     assert got == {"live": "NON_EMPTY_GROUP", "doomed": None}
     assert "NON_EMPTY_GROUP" in r.stderr
-    r = gregorctl(kraft, "group", "describe", "doomed")
+    r = kraft.gregorctl("group", "describe", "doomed", check=False)
     assert r.returncode == 1 and "GROUP_ID_NOT_FOUND" in r.stderr
 
-    r = gregorctl(kraft, "group", "delete", "never-existed")
+    r = kraft.gregorctl("group", "delete", "never-existed", check=False)
     assert r.returncode == 1 and "GROUP_ID_NOT_FOUND" in r.stderr

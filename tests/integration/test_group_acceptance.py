@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
 from gregor import Reader, Writer, encode_request, eventually
@@ -46,20 +45,6 @@ ERR_MEMBER_ID_REQUIRED = 79
 RETRIABLE_COORDINATOR = {14, 15, 16}
 
 
-def create(cluster, name, partitions, timeout=15.0):
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    for f in admin.create_topics([NewTopic(name, partitions, 1)],
-                                 operation_timeout=timeout).values():
-        f.result(timeout)
-
-    def ready():
-        md = cluster.metadata(cluster.brokers[0], topics=[name])
-        t = [t for t in md["topics"] if t["name"] == name]
-        return t and t[0]["error_code"] == ERR_NONE and len(t[0]["partitions"]) == partitions \
-            and all(p["leader_id"] >= 0 for p in t[0]["partitions"])
-    eventually(ready, timeout, f"leaders of {name}")
-
-
 def produce(cluster, topic, values, partitions=None):
     p = Producer({"bootstrap.servers": cluster.bootstrap, "linger.ms": 5, "acks": "all"})
     failed = []
@@ -76,16 +61,8 @@ def produce(cluster, topic, values, partitions=None):
     assert not failed, failed[:3]
 
 
-def gregorctl(cluster, *args):
-    r = subprocess.run([str(gregor.bin_dir() / "gregorctl"), "-b", cluster.bootstrap] + list(args),
-                       capture_output=True, text=True, timeout=60)
-    return r
-
-
 def describe(cluster, group):
-    r = gregorctl(cluster, "group", "describe", group, "--json")
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return json.loads(cluster.gregorctl("group", "describe", group, "--json").stdout)
 
 
 @pytest.fixture
@@ -161,7 +138,7 @@ def members():
 def test_three_consumers_share_six_partitions(one_broker, members, tmp_path):
     c = one_broker
     topic, group, total, parts = "orders", "three", 60_000, 6
-    create(c, topic, parts)
+    c.create_topic(topic, parts)
     produce(c, topic, range(total // 2), parts)
 
     ms = [Member(c, tmp_path, f"m{i}", group, topic) for i in range(3)]
@@ -218,7 +195,7 @@ def test_kafka_python_resumes_at_committed_offset(one_broker):
     from kafka.structs import OffsetAndMetadata
     c = one_broker
     topic, group, n = "resume", "kp-group", 1000
-    create(c, topic, 1)
+    c.create_topic(topic, 1)
     produce(c, topic, range(n))
     tp = KTP(topic, 0)
 
@@ -246,7 +223,7 @@ def test_kafka_python_resumes_at_committed_offset(one_broker):
 def test_committed_offsets_survive_coordinator_restart(one_broker):
     c = one_broker
     topic, group = "durable", "durable-group"
-    create(c, topic, 3)
+    c.create_topic(topic, 3)
     produce(c, topic, range(300), 3)
     want = {0: 17, 1: 42, 2: 100}
     cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": group,
@@ -272,7 +249,7 @@ def test_committed_offsets_survive_coordinator_restart(one_broker):
 def test_gregorctl_lag(one_broker):
     c = one_broker
     topic, group = "lagging", "lag-group"
-    create(c, topic, 2)
+    c.create_topic(topic, 2)
     produce(c, topic, range(100), 2)
     cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": group,
                      "enable.auto.commit": False, "auto.offset.reset": "earliest"})
@@ -297,7 +274,7 @@ def test_gregorctl_lag(one_broker):
         assert lags == {0: 19, 1: 18}
         for o in d["offsets"]:
             assert o["lag"] == o["log_end_offset"] - o["committed_offset"]
-        text = gregorctl(c, "group", "describe", group).stdout
+        text = c.gregorctl("group", "describe", group, check=False).stdout
         assert "LAG" in text and topic in text
 
         drain(37)
@@ -310,7 +287,7 @@ def test_gregorctl_lag(one_broker):
 def test_static_member_rejoins_without_rebalance(one_broker, members, tmp_path):
     c = one_broker
     topic, group = "static", "static-group"
-    create(c, topic, 4)
+    c.create_topic(topic, 4)
     conf = {"session.timeout.ms": 10000}
     a = Member(c, tmp_path, "a", group, topic, **{"group.instance.id": "inst-a"}, **conf)
     b = Member(c, tmp_path, "b", group, topic, **{"group.instance.id": "inst-b"}, **conf)
@@ -331,7 +308,7 @@ def test_static_member_rejoins_without_rebalance(one_broker, members, tmp_path):
 def test_cooperative_sticky_members(one_broker, members, tmp_path):
     c = one_broker
     topic, group, parts = "coop", "coop-group", 6
-    create(c, topic, parts)
+    c.create_topic(topic, parts)
     conf = {"partition.assignment.strategy": "cooperative-sticky"}
     first = [Member(c, tmp_path, f"c{i}", group, topic, **conf) for i in range(2)]
     members.extend(first)
@@ -447,7 +424,7 @@ def stable_member(conn, group):
 def test_bad_group_input(one_broker):
     c = one_broker
     group = "raw-group"
-    create(c, "raw-topic", 1)
+    c.create_topic("raw-topic", 1)
     with coordinator_conn(c, group) as m1, coordinator_conn(c, group) as bad:
         member, gen = stable_member(m1, group)
         assert heartbeat(m1, group, gen, member) == ERR_NONE
@@ -497,7 +474,7 @@ def test_commit_too_large_for_the_log(cluster):
     partition, as Kafka does, and nothing of them is stored."""
     cluster.start(controllers=1, brokers=1,
                   broker_config=dict(BROKER_CONFIG, **{"message.max.bytes": 4096}))
-    create(cluster, "big-commit", 2)
+    cluster.create_topic("big-commit", 2)
     group = "big-commit-group"
     with coordinator_conn(cluster, group) as conn:
         small = [(0, 5, "a"), (1, 6, "b")]
@@ -541,7 +518,7 @@ def test_expiry_larger_than_one_batch(cluster):
     # commit fits a batch, the tombstones of all of them do not.
     topic, group, per_commit, commits = "t" * 200, "g" * 200, 8, 3
     n = per_commit * commits
-    create(cluster, topic, n)
+    cluster.create_topic(topic, n)
     with coordinator_conn(cluster, group) as conn:
         # All of them expire in the same check.
         for k in range(commits):
@@ -557,7 +534,6 @@ def test_expiry_larger_than_one_batch(cluster):
     finally:
         cons.close()
     assert "cannot append" not in cluster.brokers[0].log_text()
-
 
 
 ERR_COORDINATOR_LOAD_IN_PROGRESS = 14
@@ -619,7 +595,7 @@ def test_failed_group_load_is_retried(cluster, tmp_path):
     cluster.start(controllers=1, brokers=1,
                   broker_config=dict(BROKER_CONFIG, **{"offsets.topic.num.partitions": 1}))
     broker = cluster.brokers[0]
-    create(cluster, "load-retry", 1)
+    cluster.create_topic("load-retry", 1)
     group = "load-retry-group"
     with coordinator_conn(cluster, group) as conn:
         eventually(lambda: commit(conn, group, -1, "", "load-retry", 0, 40) == ERR_NONE,

@@ -3,13 +3,11 @@
 and OffsetFetch v8 answers several groups at once, with DeleteGroups.
 """
 
-import subprocess
 import time
 import uuid
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
 from gregor import Reader, Writer
@@ -35,22 +33,6 @@ def single(tmp_path_factory):
         c.stop_all()
 
 
-def create(cluster, name, partitions, timeout=15.0):
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    for f in admin.create_topics([NewTopic(name, partitions, 1)],
-                                 operation_timeout=timeout).values():
-        f.result(timeout)
-    deadline = time.monotonic() + timeout
-    while True:
-        md = cluster.metadata(cluster.brokers[0], topics=[name])
-        t = [t for t in md["topics"] if t["name"] == name]
-        if t and t[0]["error_code"] == ERR_NONE and len(t[0]["partitions"]) == partitions and \
-                all(p["leader_id"] >= 0 for p in t[0]["partitions"]):
-            return
-        assert time.monotonic() < deadline, f"topic {name} never got leaders"
-        time.sleep(0.05)
-
-
 def produce(cluster, topic, count, partitions):
     p = Producer({"bootstrap.servers": cluster.bootstrap, "linger.ms": 5})
     for i in range(count):
@@ -58,14 +40,6 @@ def produce(cluster, topic, count, partitions):
         if i % 1000 == 0:
             p.poll(0)
     assert p.flush(30) == 0
-
-
-def gregorctl(cluster, *args):
-    exe = gregor.bin_dir() / "gregorctl"
-    r = subprocess.run([str(exe), "-b", cluster.bootstrap] + list(args), capture_output=True,
-                       text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r
 
 
 def consumer(cluster, group, **extra):
@@ -96,7 +70,7 @@ def poll_all(consumers, seen, timeout=0.05):
 
 def test_member_leaving_hands_over_partitions(single):
     topic, group = "handover", "g-" + uuid.uuid4().hex[:8]
-    create(single, topic, 4)
+    single.create_topic(topic, 4)
     a, b = consumer(single, group), consumer(single, group)
     try:
         a.subscribe([topic])
@@ -177,7 +151,7 @@ def offset_fetch_v8(conn, groups):
 
 def test_offset_fetch_many_groups_and_delete(single):
     topic = "multi"
-    create(single, topic, 2)
+    single.create_topic(topic, 2)
     g1, g2 = "g-" + uuid.uuid4().hex[:8], "g-" + uuid.uuid4().hex[:8]
     c = consumer(single, g1)
     c.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 4)],
@@ -192,8 +166,8 @@ def test_offset_fetch_many_groups_and_delete(single):
         everything = offset_fetch_v8(conn, [(g1, None)])
         assert everything[g1] == (ERR_NONE, {(topic, 0): 3, (topic, 1): 4})
     # DeleteGroups through the admin tool: the offsets go with the group.
-    assert g1 in gregorctl(single, "group", "list").stdout
-    gregorctl(single, "group", "delete", g1)
-    assert g1 not in gregorctl(single, "group", "list").stdout
+    assert g1 in single.gregorctl("group", "list").stdout
+    single.gregorctl("group", "delete", g1)
+    assert g1 not in single.gregorctl("group", "list").stdout
     with single.brokers[0].connect() as conn:
         assert offset_fetch_v8(conn, [(g1, None)])[g1] == (ERR_NONE, {})

@@ -7,14 +7,11 @@ epochs), plus the errors for partitions led elsewhere or unknown.
 
 import time
 
-import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
-from test_data_path import create, raw_produce, record_batch
-from test_gregorctl import as_json, gregorctl, ok
-from gregor import fetch_v4, parse_fetch_v4
+from test_gregorctl import as_json, ok
+from gregor import fetch_v4, gregorctl, parse_fetch_v4, raw_produce, record_batch
 
 ERR_NONE = 0
 ERR_OFFSET_OUT_OF_RANGE = 1
@@ -30,12 +27,6 @@ API_FETCH = 1
 # The versions served: Kafka 4.0's ranges.
 VERSIONS = {gregor.API_DELETE_RECORDS: (0, 2), gregor.API_OFFSET_FOR_LEADER_EPOCH: (2, 4),
             gregor.API_DESCRIBE_LOG_DIRS: (1, 4)}
-
-
-@pytest.fixture
-def single(cluster):
-    cluster.start(controllers=1, brokers=1)
-    return cluster
 
 
 def produce(broker, topic, partition, n, tries=100):
@@ -64,21 +55,6 @@ def raw_fetch(broker, topic, partition, offset):
         c.send(gregor.encode_request(API_FETCH, 4, 3, fetch_v4(topic, partition, offset, 0)))
         _, parts = parse_fetch_v4(c.recv_frame())
     return parts[0]
-
-
-def create_with(cluster, topic, timeout=15.0, **kw):
-    """Creates a topic with NewTopic's keyword arguments (configs, an
-    assignment) and waits until every partition has a leader."""
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    admin.create_topics([NewTopic(topic, **kw)], operation_timeout=timeout)[topic].result(timeout)
-    deadline = time.monotonic() + timeout
-    while True:
-        md = cluster.metadata(cluster.brokers[0], topics=[topic])
-        parts = [p for t in md["topics"] if t["name"] == topic for p in t["partitions"]]
-        if parts and all(p["leader_id"] >= 0 for p in parts):
-            return
-        assert time.monotonic() < deadline, f"topic {topic} never got leaders"
-        time.sleep(0.05)
 
 
 def leader(cluster, broker, topic, partition=0):
@@ -113,9 +89,8 @@ def test_versions_and_malformed_requests(single):
 
 def test_delete_records(single):
     b = single.brokers[0]
-    create(single, [("dr", 2, 1), ("__transaction_state", 1, 1)])
-    create_with(single, "compacted", num_partitions=1, replication_factor=1,
-                config={"cleanup.policy": "compact"})
+    single.create_topics([("dr", 2, 1), ("__transaction_state", 1, 1)])
+    single.create_topic("compacted", config={"cleanup.policy": "compact"})
     for _ in range(2):
         produce(b, "dr", 0, 10)  # offsets 0-19 in two batches
     with b.connect() as c:
@@ -167,7 +142,7 @@ def test_describe_log_dirs(cluster):
     # second does not exist: offline.
     cluster.start(controllers=1, brokers=1, broker_config={"log.dirs": "data,offline"})
     b = cluster.brokers[0]
-    create(cluster, [("ld", 3, 1), ("other", 1, 1)])
+    cluster.create_topics([("ld", 3, 1), ("other", 1, 1)])
 
     def describe(topics=None, version=4):
         with b.connect() as c:
@@ -226,7 +201,7 @@ def test_describe_log_dirs(cluster):
 
 def test_offset_for_leader_epoch_across_epochs(single):
     b = single.brokers[0]
-    create(single, [("ep", 1, 1)])
+    single.create_topic("ep", 1, 1)
     produce(b, "ep", 0, 4)  # offsets 0-3
     _, e0 = leader(single, b, "ep")
     with b.connect() as c:
@@ -272,8 +247,7 @@ def test_offset_for_leader_epoch_across_epochs(single):
 def test_partitions_led_elsewhere(cluster):
     cluster.start(controllers=1, brokers=2)
     b1, b2 = cluster.brokers
-    create_with(cluster, "split", num_partitions=2,
-                replica_assignment=[[b1.node_id], [b2.node_id]])
+    cluster.create_topic("split", assignment=[[b1.node_id], [b2.node_id]])
     with b1.connect() as c:
         d = c.delete_records({"split": {0: 0, 1: 0}})["topics"]["split"]
         assert d[0]["error_code"] == ERR_NONE

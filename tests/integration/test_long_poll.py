@@ -8,7 +8,6 @@ import statistics
 import threading
 import time
 
-import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 import gregor
@@ -16,16 +15,6 @@ from gregor import fetch_v4, parse_fetch_v4
 
 API_FETCH = gregor.API_FETCH
 ERR_NONE = 0
-
-
-@pytest.fixture
-def single(cluster):
-    cluster.start(controllers=1, brokers=1)
-    return cluster
-
-
-def create(cluster, name, partitions=1):
-    cluster.create_topic(name, partitions)
 
 
 def consumer(cluster, topic, partition=0, offset=0, wait_ms=500):
@@ -62,7 +51,7 @@ def test_consumer_woken_by_produce(single):
     """A consumer parked in a long poll gets a message soon after its produce
     is acknowledged: the append wakes the fetch."""
     topic = "wake"
-    create(single, topic)
+    single.create_topic(topic)
     cons = consumer(single, topic)
     prod = Producer({"bootstrap.servers": single.bootstrap, "linger.ms": 0})
     try:
@@ -106,7 +95,7 @@ def test_idle_long_polls_cost_little_cpu(single):
     """Three consumers long-polling empty partitions for 10 s: the broker
     sleeps between their fetches instead of rechecking every few ms."""
     topic = "idle"
-    create(single, topic, partitions=3)
+    single.create_topic(topic, partitions=3)
     pid = single.brokers[0].pid
     conss = [consumer(single, topic, partition=i) for i in range(3)]
     stop = threading.Event()
@@ -142,7 +131,7 @@ def test_raw_fetch_waits_max_wait_ms(single):
     """Nothing to read: the answer comes after max_wait_ms, empty and
     without error."""
     topic = "raw"
-    create(single, topic)
+    single.create_topic(topic)
     b = single.brokers[0]
     with gregor.KafkaConnection(b.host, b.port) as c:
         for cid in (1, 2):
@@ -161,7 +150,7 @@ def test_min_bytes_waits_for_enough_data(single):
     """min_bytes is counted in bytes: a small append does not end the wait,
     enough data does; the deadline answers with what there is."""
     topic = "minb"
-    create(single, topic)
+    single.create_topic(topic)
     b = single.brokers[0]
     prod = Producer({"bootstrap.servers": single.bootstrap, "linger.ms": 0})
     with gregor.KafkaConnection(b.host, b.port, timeout=10.0) as c:
@@ -194,7 +183,7 @@ def test_client_gone_while_waiting(single):
     """A client that disconnects during a long poll costs nothing lasting:
     the broker keeps serving and answers the next fetch."""
     topic = "gone"
-    create(single, topic)
+    single.create_topic(topic)
     b = single.brokers[0]
     for i in range(5):
         c = gregor.KafkaConnection(b.host, b.port)
@@ -215,7 +204,7 @@ def test_shutdown_answers_waiting_fetches(single):
     """A broker stopping with long polls parked answers them at once and
     exits cleanly, without waiting for their deadlines."""
     topic = "stop"
-    create(single, topic)
+    single.create_topic(topic)
     b = single.brokers[0]
     conns = [gregor.KafkaConnection(b.host, b.port, timeout=10.0) for _ in range(3)]
     try:

@@ -9,11 +9,8 @@ against a broker: records with those keys and values, produced into an
 ordinary topic uncompressed and gzip-compressed, come back decoded.
 """
 
-import time
-
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 import gregor
 
@@ -97,30 +94,9 @@ def test_refuses_bytes_out_of_place(key, value):
         gregor.decode_consumer_offsets_record(key, value)
 
 
-@pytest.fixture
-def single(cluster):
-    cluster.start(controllers=1, brokers=1)
-    return cluster
-
-
-def create(cluster, name, timeout=15.0):
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    for f in admin.create_topics([NewTopic(name, 1, 1)], operation_timeout=timeout).values():
-        f.result(timeout)
-    deadline = time.monotonic() + timeout
-    while True:
-        md = cluster.metadata(cluster.brokers[0], topics=[name])
-        t = [t for t in md["topics"] if t["name"] == name]
-        if t and t[0]["error_code"] == gregor.ERR_NONE and t[0]["partitions"] and \
-                t[0]["partitions"][0]["leader_id"] >= 0:
-            return
-        assert time.monotonic() < deadline, f"topic {name} never got a leader"
-        time.sleep(0.05)
-
-
 def test_reads_records_back_through_fetch(single):
     topic = "offsets-format"
-    create(single, topic)
+    single.create_topic(topic)
     records = [(OFFSET_KEY, OFFSET_VALUE_V3), (GROUP_KEY, GROUP_VALUE_V3), (OFFSET_KEY, None),
                (GROUP_KEY, None)]
     for codec in ("none", "gzip"):

@@ -16,8 +16,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 import gregor
-from gregor import (bad_crc, batch_headers, fetch_v4, parse_fetch_v4, parse_produce_response,
-                    produce_request, record_batch)
+from gregor import (bad_crc, batch_headers, eventually, fetch_v4, parse_fetch_v4, raw_produce,
+                    record_batch)
 
 ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
@@ -37,30 +37,16 @@ def single(cluster):
     return cluster
 
 
-def create(cluster, name, partitions=1, config=None):
-    cluster.create_topic(name, partitions, 1, config)
-
-
 def alter(cluster, topic, **configs):
     """IncrementalAlterConfigs SET through gregorctl (keys with _ for .)."""
     pairs = [f"{k.replace('_', '.')}={v}" for k, v in configs.items()]
-    r = subprocess.run([str(gregor.bin_dir() / "gregorctl"), "-b", cluster.bootstrap, "config",
-                        "set", "--topic", topic] + pairs,
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
+    cluster.gregorctl("config", "set", "--topic", topic, *pairs, timeout=30)
 
 
-def produce(broker, topics, version=8, acks=1):
-    """{topic: {partition: records}} -> {topic: {partition: response}}."""
-    with broker.connect() as c:
-        c.send(produce_request(version, 3, acks, topics))
-        resp = parse_produce_response(c.recv_frame(), version)
-    assert resp["correlation_id"] == 3
-    return resp["topics"]
 
 
 def produce_one(broker, topic, batch, partition=0):
-    return produce(broker, {topic: {partition: batch}})[topic][partition]
+    return raw_produce(broker, 8, 1, {topic: {partition: batch}})[topic][partition]
 
 
 def fetch(broker, topic, partition=0, offset=0, check=True):
@@ -69,16 +55,6 @@ def fetch(broker, topic, partition=0, offset=0, check=True):
         cid, parts = parse_fetch_v4(c.recv_frame())
     assert cid == 5 and (parts[0]["error_code"] == ERR_NONE or not check)
     return parts[0]
-
-
-def eventually(check, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def now_ms():
@@ -97,7 +73,7 @@ def segment_files(cluster, topic, partition=0):
 
 def test_each_bad_partition_gets_its_error(single):
     topic = "mixed"
-    create(single, topic, partitions=9)
+    single.create_topic(topic, partitions=9)
     b = single.brokers[0]
     now = now_ms()
     good = record_batch([(b"a", b"1"), (b"b", b"2")], base_ts=now)
@@ -107,7 +83,7 @@ def test_each_bad_partition_gets_its_error(single):
     neg_len[8:12] = (-5).to_bytes(4, "big", signed=True)
     future = record_batch([(b"k", b"0"), (b"k", b"1"), (b"k", b"2")],
                           timestamps=[now, now + 2 * 3600_000, now + 3 * 3600_000])
-    resp = produce(b, {topic: {
+    resp = raw_produce(b, 8, 1, {topic: {
         0: good,
         1: bad_crc(good),                                          # CRC
         2: good[:-5],                                              # truncated
@@ -145,7 +121,7 @@ def test_each_bad_partition_gets_its_error(single):
 
     # Nothing reached the refused partitions: a good batch lands at offset 0
     # on each of them, and after the first one on partition 0.
-    again = produce(b, {topic: {p: good for p in range(9)}})[topic]
+    again = raw_produce(b, 8, 1, {topic: {p: good for p in range(9)}})[topic]
     assert again[0]["base_offset"] == 2
     assert all(again[p]["error_code"] == ERR_NONE and again[p]["base_offset"] == 0
                for p in range(1, 9)), again
@@ -154,7 +130,7 @@ def test_each_bad_partition_gets_its_error(single):
 
 def test_timestamp_bounds_follow_the_topic(single):
     topic = "ts"
-    create(single, topic, config={"message.timestamp.before.max.ms": "60000"})
+    single.create_topic(topic, config={"message.timestamp.before.max.ms": "60000"})
     b = single.brokers[0]
     now = now_ms()
     old = record_batch([(b"k", b"0"), (b"k", b"1")], timestamps=[now - 3_600_000, now])
@@ -172,7 +148,7 @@ def test_timestamp_bounds_follow_the_topic(single):
 
 def test_max_message_bytes_and_timestamp_type_change_live(single):
     topic = "live"
-    create(single, topic)
+    single.create_topic(topic)
     b = single.brokers[0]
     batch = one(v=b"x" * 2000)
     assert produce_one(b, topic, batch)["error_code"] == ERR_NONE
@@ -199,7 +175,7 @@ def test_max_message_bytes_and_timestamp_type_change_live(single):
 
 def test_compression_type_recompresses(single):
     topic = "recompress"
-    create(single, topic)
+    single.create_topic(topic)
     b = single.brokers[0]
     values = [f"value-{i}-".encode() * 20 for i in range(50)]
     records = [(f"key-{i}".encode(), v) for i, v in enumerate(values)]
@@ -243,7 +219,7 @@ def test_compression_type_recompresses(single):
 
 def test_compacted_topic_needs_keys(single):
     topic = "keys"
-    create(single, topic)
+    single.create_topic(topic)
     b = single.brokers[0]
     nokey = record_batch([(b"k", b"v"), (None, b"v")], base_ts=now_ms())
     assert produce_one(b, topic, nokey)["error_code"] == ERR_NONE
@@ -258,7 +234,7 @@ def test_compacted_topic_needs_keys(single):
 
 def test_segment_bytes_and_retention_apply_live(single):
     topic = "roll"
-    create(single, topic)
+    single.create_topic(topic)
     b = single.brokers[0]
     alter(single, topic, segment_bytes=1048576)
     # Old CreateTime timestamps (no lower bound by default): retention will
@@ -293,7 +269,7 @@ def test_high_watermark_checkpoint(cluster):
     cluster.start(controllers=1, brokers=1,
                   broker_config={"replica.high.watermark.checkpoint.interval.ms": 100})
     topic = "hwc"
-    create(cluster, topic)
+    cluster.create_topic(topic)
     b = cluster.brokers[0]
     path = b.data_dir / f"{topic}-0" / "replication-offset-checkpoint"
     r = produce_one(b, topic, record_batch([(b"k", b"1"), (b"k", b"2"), (b"k", b"3")],
